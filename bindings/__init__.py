@@ -1,0 +1,1 @@
+"""Bindings: one module or package per `wrangler.toml` binding kind (see `bindings.registry`)."""

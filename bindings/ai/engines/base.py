@@ -1,0 +1,106 @@
+"""The engine contract: what the AI binding asks of anything that generates text.
+
+Engines know nothing of Cloudflare (no schemas, no SSE, no error envelopes beyond raising
+`AiError` with the right code); the AI binding knows nothing of HTTP backends. An engine:
+
+- `prompt_format(model)` names the chat template of the weights it actually serves for a
+  catalogue model when the engine knows it (the GGUF's own Jinja template for the
+  stand-in model), or `None` when it cannot know (an HTTP backend): the binding then uses
+  the route's override or the catalogue entry's serving block (Llama-2-chat).
+- `generate(request)` is an async iterator of text chunks (`str`, each whole UTF-8
+  characters) followed by exactly one `Usage`. Closing the iterator early (`aclose()`,
+  which happens when the HTTP client goes away) must stop the generation upstream.
+- `health()` reports whether it can serve; `close()` releases models and connections.
+- `describe(model)` is the one-line label the dev banner shows for a model it serves.
+
+Engines that talk HTTP take an injected `httpx.AsyncClient`, so tests can use
+`httpx.MockTransport` or a real loopback server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts, from the serving model's own tokenizer."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass
+class GenerationRequest:
+    """The normalized, engine-neutral request the AI binding hands an engine.
+
+    `prompt` is always the final text to complete: already templated by the binding
+    (or verbatim with `raw`). `messages` is kept for engines that want it (logging,
+    chat-only backends); engines that complete text must use `prompt`. Sampling fields
+    are `None` when the caller and the schema gave none: the engine then uses its
+    backend's default. Each engine maps these onto its backend's own constraints and
+    documents that mapping in one table.
+    """
+
+    model: str
+    prompt: str
+    messages: list[dict[str, Any]] | None = None
+    raw: bool = False
+    stream: bool = False
+    max_tokens: int = 256
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    repetition_penalty: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    stop: list[str] = field(default_factory=list)
+    lora: str | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    """An engine's answer to `health()`; `detail` is what the banner and `edge ai status` show."""
+
+    ok: bool
+    detail: str
+    url: str | None = None
+
+
+@runtime_checkable
+class PromptFormat(Protocol):
+    """A chat template: turns Cloudflare `messages` into the prompt text the weights expect."""
+
+    name: str
+
+    def render(self, messages: list[dict[str, Any]]) -> str: ...
+
+
+class Engine(Protocol):
+    """See the module docstring."""
+
+    name: str
+
+    def describe(self, model: str) -> str: ...
+
+    def prompt_format(self, model: str) -> PromptFormat | None: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]: ...
+
+    async def health(self) -> Health: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,38 @@
+"""The `edge` command line: a thin click layer over library functions.
+
+Each command group lives in its own module (`dev`, `ai`, `models`); this module only
+assembles them, importing lazily so `edge --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from emulator import __version__
+
+#: command name -> "module:attribute" of the click command or group.
+COMMANDS: dict[str, str] = {
+    "dev": "emulator.cli.dev:dev",
+    "ai": "emulator.cli.ai:ai",
+    "models": "emulator.cli.models:models",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="edge")
+def main() -> None:
+    """edge: run Cloudflare Python Workers locally, with Workers AI on your own engines."""

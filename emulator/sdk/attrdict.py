@@ -1,0 +1,64 @@
+"""Dicts that also allow attribute access, like the JS proxies bindings return on Cloudflare.
+
+On Cloudflare a binding result (say `await env.AI.run(...)`) is a JavaScript object seen
+through Pyodide's FFI, so Python code reads it as `resp.response`; code that calls
+`.to_py()` first reads it as `resp["response"]`. Real code does both, so results here are
+plain `dict` subclasses (JSON-serialisable as they are) with attribute access on top.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AttrDict(dict):
+    """A `dict` whose keys are also attributes; nested dicts and lists are wrapped too."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for key, value in self.items():
+            dict.__setitem__(self, key, wrap(value))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, wrap(value))
+
+    def to_py(self) -> dict:
+        """Pyodide's JsProxy.to_py(): a deep copy as plain Python dicts and lists."""
+        return unwrap(self)
+
+
+def wrap(value: Any) -> Any:
+    """Wrap dicts (recursively, also inside lists) as `AttrDict`."""
+    if isinstance(value, AttrDict):
+        return value
+    if isinstance(value, dict):
+        return AttrDict(value)
+    if isinstance(value, list):
+        return [wrap(item) for item in value]
+    return value
+
+
+def unwrap(value: Any) -> Any:
+    """Deep copy back to plain `dict`/`list`."""
+    if isinstance(value, dict):
+        return {key: unwrap(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap(item) for item in value]
+    return value
