@@ -1,0 +1,1 @@
+"""Testing worker code in-process: a harness (`emulator.testing.harness`) and a pytest plugin."""
