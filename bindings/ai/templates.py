@@ -1,0 +1,285 @@
+"""Chat templates: Cloudflare `messages` -> the prompt text the served weights expect.
+
+Templates belong to the weights actually served, not to the catalogue name, so a
+`PromptFormat` is picked per route (see `bindings.ai.engines.base`): `get_format("llama2")`
+for real Llama-2-chat weights, `get_format("chatml")`, `get_format("none")` (plain
+concatenation, for base models), or `jinja_format(source)` for a model's own Jinja chat
+template (GGUF metadata `tokenizer.chat_template`). A bare `prompt` is one user turn
+(`render_prompt`); `raw: true` bypasses templates altogether (the binding's job).
+
+`llama2` is Meta's reference `chat_completion` (meta-llama/llama `llama/generation.py`,
+also the HF `Llama-2-*-chat-hf` chat template): every finished exchange is
+`<s>[INST] {user} [/INST] {answer} </s>`, the last user turn is `<s>[INST] {user} [/INST]`,
+contents are `strip()`ped, and a leading system message goes into the first user turn as
+`<<SYS>>\\n{system}\\n<</SYS>>\\n\\n{user}`.
+
+BOS: real backends add the tokenizer's BOS themselves when they tokenize text
+(llama.cpp `add_bos`, vLLM and TGI `add_special_tokens=True`), so by default the *leading*
+`<s>` is left to the tokenizer and not emitted; the `</s><s>` between turns must be text
+(the tokenizer cannot know where turns end), and backends parse them as special tokens.
+`get_format("llama2", leading_bos=True)` emits the leading `<s>` too, for backends that
+tokenize without special tokens. `jinja_format` renders exactly what the template says
+(as HF `apply_chat_template` does); pass `strip_bos=True` when the backend adds BOS.
+
+Decisions where the reference format has no answer (never dropping content):
+
+- Consecutive same-role messages are merged into one turn, joined by a blank line
+  (Llama-2 requires user/assistant alternation). ChatML keeps them as separate turns.
+- A system message that is not first goes, as its own `<<SYS>>` block, into the next user
+  turn (Llama-2 has its system slot inside `[INST]`), so order is kept; with no user turn
+  after it, it becomes a user turn of its own.
+- Roles other than system/user/assistant (`tool`, `function`, ...) become user turns
+  labelled `"{role}: {content}"` in Llama-2; ChatML writes any role natively.
+- A conversation that starts with an assistant message gets an empty user turn first.
+- A trailing assistant message is a prefix the model continues (HF's
+  `continue_final_message`): its turn is left open, no EOS, no new generation prompt.
+  An empty trailing assistant message is just the generation prompt.
+- An empty `messages` list renders an empty user turn (Llama-2) or only the generation
+  prompt (ChatML): the schemas accept `[]`, so the model sees what the caller sent.
+- OpenAI-style content parts (`[{"type": "text", "text": ...}]`) are joined; other part
+  types, non-string roles or non-mapping messages are a 5006 error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from bindings.ai.errors import AiError
+
+#: names `get_format` knows (aliases included); "gguf" means "the weights' own template".
+FORMAT_NAMES: tuple[str, ...] = (
+    "llama2", "llama-2", "llama-2-chat", "chatml", "none", "raw-concat",
+)
+
+
+class _Format:
+    name: str = ""
+    stop: tuple[str, ...] = ()
+
+    def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        raise NotImplementedError
+
+    def render_prompt(self, prompt: str) -> str:
+        """A bare `prompt` input: a single user turn."""
+        return self.render([{"role": "user", "content": prompt}])
+
+    def __repr__(self) -> str:
+        return f"<PromptFormat {self.name}>"
+
+
+def _content(message: Any, index: int) -> tuple[str, str]:
+    """(role, content) of one message, content parts joined; a 5006 error if malformed."""
+    if not isinstance(message, Mapping):
+        raise _bad(f"message {index} is a {type(message).__name__}, not an object")
+    role = message.get("role")
+    if not isinstance(role, str):
+        raise _bad(f"message {index} has no string 'role'")
+    content = message.get("content")
+    if content is None:
+        return role, ""
+    if isinstance(content, str):
+        return role, content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, Mapping) and part.get("type") == "text":
+                texts.append(str(part.get("text", "")))
+            else:
+                kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+                raise _bad(f"message {index} has a {kind!r} content part; only text is supported")
+        return role, "\n\n".join(texts)
+    raise _bad(f"message {index} content is a {type(content).__name__}, not a string")
+
+
+def _bad(detail: str) -> AiError:
+    return AiError(5006, f"Error: {detail}")
+
+
+def _split_prefix(turns: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], str | None]:
+    """Separate a trailing assistant message (a prefix to continue) from the rest."""
+    if turns and turns[-1][0] == "assistant":
+        content = turns[-1][1]
+        return turns[:-1], content if content.strip() else None
+    return turns, None
+
+
+class Llama2Format(_Format):
+    """Meta's Llama-2-chat format (see the module docstring for the edge cases)."""
+
+    name = "llama2"
+    B_INST, E_INST = "[INST]", "[/INST]"
+    B_SYS, E_SYS = "<<SYS>>\n", "\n<</SYS>>\n\n"
+
+    def __init__(self, *, leading_bos: bool = False, bos: str = "<s>", eos: str = "</s>") -> None:
+        self.leading_bos = leading_bos
+        self.bos, self.eos = bos, eos
+        self.stop = (eos,)
+
+    def _turns(self, messages: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        # [kind, text, ends_with_sys_block]: kind is "user" or "assistant".
+        turns: list[list[Any]] = []
+        for index, message in enumerate(messages):
+            role, content = _content(message, index)
+            if role == "assistant":
+                kind, text, is_sys = "assistant", content, False
+            elif role == "system":
+                kind, text, is_sys = "user", self.B_SYS + content + self.E_SYS, True
+            elif role == "user":
+                kind, text, is_sys = "user", content, False
+            else:
+                kind, text, is_sys = "user", f"{role}: {content}", False
+            if turns and turns[-1][0] == kind:
+                last = turns[-1]
+                # A system block already ends with a blank line; anything else gets one.
+                last[1] += ("" if last[2] else "\n\n") + text
+                last[2] = is_sys
+            else:
+                turns.append([kind, text, is_sys])
+        if not turns or turns[0][0] == "assistant":
+            turns.insert(0, ["user", "", False])
+        return turns
+
+    def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        turns = self._turns(messages)
+        prefix: str | None = None
+        if turns[-1][0] == "assistant":
+            prefix = turns.pop()[1].strip() or None
+        parts: list[str] = []
+        for i in range(0, len(turns), 2):
+            bos = self.bos if (i or self.leading_bos) else ""
+            user = f"{bos}{self.B_INST} {turns[i][1].strip()} {self.E_INST}"
+            if i + 1 < len(turns):
+                parts.append(f"{user} {turns[i + 1][1].strip()} {self.eos}")
+            else:
+                parts.append(user if prefix is None else f"{user} {prefix}")
+        return "".join(parts)
+
+
+class ChatMLFormat(_Format):
+    """ChatML: `<|im_start|>{role}\\n{content}<|im_end|>\\n` per message, then the reply's."""
+
+    name = "chatml"
+    stop = ("<|im_end|>",)
+
+    def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        turns, prefix = _split_prefix([_content(m, i) for i, m in enumerate(messages)])
+        out = [f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in turns]
+        out.append("<|im_start|>assistant\n" + (prefix or ""))
+        return "".join(out)
+
+
+class RawConcatFormat(_Format):
+    """No template: the contents joined by blank lines (for base models)."""
+
+    def __init__(self, name: str = "none") -> None:
+        self.name = name
+
+    def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        return "\n\n".join(_content(m, i)[1] for i, m in enumerate(messages))
+
+
+# The HF transformers chat-template environment (`_compile_jinja_template`): sandboxed,
+# trim/lstrip blocks, loop controls, a `tojson` that keeps non-ASCII, `raise_exception`.
+def _raise_exception(message: str) -> None:
+    raise jinja2.TemplateError(message)
+
+
+def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
+            separators: Any = None, sort_keys: bool = False) -> str:
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent,
+                      separators=separators, sort_keys=sort_keys)
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    return env
+
+
+_ENV = _environment()
+
+
+@lru_cache(maxsize=64)
+def _compile(source: str) -> jinja2.Template:
+    return _ENV.from_string(source)
+
+
+class JinjaFormat(_Format):
+    """A model's own Jinja chat template, rendered as HF `apply_chat_template` does."""
+
+    def __init__(self, source: str, *, bos_token: str = "", eos_token: str = "",
+                 name: str = "gguf", strip_bos: bool = False) -> None:
+        try:
+            self.template = _compile(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(
+                f"chat template {name!r} does not compile: line {exc.lineno}: {exc.message}"
+            ) from exc
+        self.name = name
+        self.bos_token, self.eos_token = bos_token, eos_token
+        self.strip_bos = strip_bos
+        self.stop = (eos_token,) if eos_token else ()
+
+    def _render(self, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
+        try:
+            return self.template.render(
+                messages=messages,
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+            )
+        except jinja2.TemplateError as exc:
+            raise _bad(f"the chat template of the served model ({self.name}) "
+                       f"rejected the messages: {exc}") from exc
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            raise _bad(f"the chat template of the served model ({self.name}) "
+                       f"failed on these messages: {type(exc).__name__}: {exc}") from exc
+
+    def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        plain = []
+        for index, message in enumerate(messages):
+            role, content = _content(message, index)
+            plain.append({**message, "role": role, "content": content})
+        turns, prefix = _split_prefix([(m["role"], m["content"]) for m in plain])
+        if prefix is None:
+            text = self._render(plain[: len(turns)], add_generation_prompt=True)
+        else:
+            # continue_final_message: render closed, then cut right after the final content.
+            text = self._render(plain, add_generation_prompt=False)
+            needle = prefix.strip()
+            at = text.rfind(needle)
+            if at >= 0:
+                text = text[: at + len(needle)]
+        if self.strip_bos and self.bos_token and text.startswith(self.bos_token):
+            text = text[len(self.bos_token):]
+        return text
+
+
+def get_format(name: str, *, leading_bos: bool = False) -> _Format:
+    """The named built-in format; `ValueError` listing the known names otherwise."""
+    key = name.strip().lower()
+    if key in ("llama2", "llama-2", "llama-2-chat"):
+        return Llama2Format(leading_bos=leading_bos)
+    if key == "chatml":
+        return ChatMLFormat()
+    if key in ("none", "raw-concat"):
+        return RawConcatFormat(key)
+    raise ValueError(f"unknown prompt format {name!r} (known: llama2, chatml, none, raw-concat)")
+
+
+def jinja_format(source: str, *, bos_token: str = "", eos_token: str = "", name: str = "gguf",
+                 strip_bos: bool = False) -> JinjaFormat:
+    """A model's own Jinja chat template; `ValueError` if it does not compile."""
+    return JinjaFormat(source, bos_token=bos_token, eos_token=eos_token, name=name,
+                       strip_bos=strip_bos)
