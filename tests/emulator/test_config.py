@@ -386,9 +386,15 @@ def test_watched_files(tmp_path):
     assert tmp_path.resolve() / ".dev.vars.staging" in files
 
 
-def test_example_config_parses():
+def test_example_config_is_complete_and_loads(tmp_path, caplog):
     example = Path(__file__).resolve().parents[2] / "wrangler.toml.example"
-    if not example.exists():
-        pytest.skip("wrangler.toml.example not written yet")
-    raw = config_module.parse_file(example)
-    assert raw["name"]
+    make_worker(tmp_path, example.read_text())
+    with caplog.at_level(logging.WARNING, logger="edge.config"):
+        top = load_config(tmp_path)
+        staging = load_config(tmp_path, env="staging")
+    assert caplog.text == ""  # every key is known, every binding repeated in the env
+    kinds = {spec.kind for spec in top.bindings}
+    assert kinds == {"ai", "kv_namespaces", "d1_databases", "r2_buckets"}
+    assert top.vars and top.crons and top.compatibility_date
+    assert {spec.kind for spec in staging.bindings} == kinds
+    assert staging.name == f"{top.name}-staging" and staging.crons == top.crons
