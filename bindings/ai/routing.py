@@ -6,7 +6,9 @@ come from `wrangler.toml`, so the worker's config stays deployable with real Wra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import fnmatch
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +36,331 @@ class Route:
     def key(self) -> tuple:
         """Routes with equal keys share one engine instance (one loaded model, one pool)."""
         return (self.engine, self.urls, self.served_model, self.gguf)
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+#: the route every model falls back to: the embedded llama.cpp engine with the bundled GGUF.
+DEFAULT_ROUTE = Route(model="*", engine="llamacpp")
+
+#: the environment variable holding `;`-separated route specs.
+ENV_VAR = "EDGE_AI_ROUTES"
+
+#: route-arg keys that fill `Route` fields rather than `Route.options`.
+_FIELD_KEYS = {
+    "url": "urls",
+    "urls": "urls",
+    "model": "served_model",
+    "served_model": "served_model",
+    "gguf": "gguf",
+    "prompt_format": "prompt_format",
+    "template": "prompt_format",
+}
+
+#: option keys whose values stay strings (free text, never coerced to numbers/booleans).
+_TEXT_KEYS = frozenset({"text", "reply", "replies"})
+
+
+class RouteError(ValueError):
+    """A bad route: the message quotes the spec (or file table) and says what is wrong."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = source
+        self.problem = problem
+        super().__init__(f"AI route {source}: {problem}")
+
+
+def parse_route(spec: str) -> Route:
+    """Parse `MODEL=ENGINE[:ARG[,ARG...]]` (see `bindings.ai.engines` for engine names).
+
+    Args are `key=value` or bare. Bare args: an `http(s)://` URL goes to `urls` (several
+    are replicas), anything else that looks like a path (contains `/` or ends `.gguf`)
+    to `gguf`, and a bare word becomes a flag (`scripted:echo` -> `options["echo"] = True`).
+    Keys `url`, `model`/`served_model`, `gguf` and `prompt_format`/`template` fill the
+    route's fields; other keys go to `options`, numbers and booleans coerced (except free
+    text: `text`, `reply`), repeated keys collected in a list. `\\,` is a literal comma.
+    """
+    source = repr(spec)
+    if not isinstance(spec, str) or "=" not in spec:
+        raise RouteError(source, "expected MODEL=ENGINE[:ARG,...], e.g. '*=scripted:echo'")
+    model, _, target = spec.partition("=")
+    model, target = model.strip(), target.strip()
+    if not model:
+        raise RouteError(source, "the model part is empty (use '*' for every model)")
+    engine, _, argtext = target.partition(":")
+    engine = engine.strip()
+    if not engine:
+        raise RouteError(source, "the engine part is empty (e.g. scripted, llamacpp, vllm, tgi)")
+    fields: dict[str, Any] = {"urls": []}
+    options: dict[str, Any] = {}
+    for raw_arg in _split_args(argtext):
+        arg = raw_arg.strip()
+        if not arg:
+            continue
+        key, eq, value = arg.partition("=")
+        if not eq or _is_url(arg):
+            _bare_arg(arg, fields, options)
+            continue
+        key = key.strip()
+        if not key:
+            raise RouteError(source, f"argument {arg!r} has an empty key")
+        field_name = _FIELD_KEYS.get(key)
+        if field_name == "urls":
+            fields["urls"].append(value.strip())
+        elif field_name is not None:
+            fields[field_name] = value.strip()
+        else:
+            _add_option(options, key, value if key in _TEXT_KEYS else _coerce(value.strip()))
+    return _make_route(model, engine, fields, options, source)
+
+
+def route_from_table(
+    model: str, table: dict[str, Any], *, root: Path | None = None, source: str | None = None
+) -> Route:
+    """A route from an `edge.toml` table `[ai.routes."MODEL"]` (same fields as `Route`)."""
+    source = source or f"[ai.routes.{model!r}]"
+    if not isinstance(table, dict):
+        raise RouteError(source, f"expected a table, got {type(table).__name__}")
+    unknown = set(table) - {
+        "engine",
+        "urls",
+        "url",
+        "served_model",
+        "model",
+        "gguf",
+        "prompt_format",
+        "template",
+        "options",
+    }
+    if unknown:
+        raise RouteError(source, f"unknown key(s) {', '.join(sorted(unknown))}")
+    engine = table.get("engine")
+    if not isinstance(engine, str) or not engine:
+        raise RouteError(source, "'engine' is required (a string such as 'vllm')")
+    urls = table.get("urls", table.get("url", []))
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise RouteError(source, "'urls' must be a string or a list of strings")
+    options = table.get("options", {})
+    if not isinstance(options, dict):
+        raise RouteError(source, "'options' must be a table")
+    fields: dict[str, Any] = {
+        "urls": list(urls),
+        "served_model": table.get("served_model", table.get("model")),
+        "gguf": table.get("gguf"),
+        "prompt_format": table.get("prompt_format", table.get("template")),
+    }
+    for name in ("served_model", "gguf", "prompt_format"):
+        if fields[name] is not None and not isinstance(fields[name], str):
+            raise RouteError(source, f"'{name}' must be a string")
+    route = _make_route(model, engine, fields, dict(options), source)
+    if route.gguf is not None and root is not None and not route.gguf.is_absolute():
+        route = _replace(route, gguf=(root / route.gguf))
+    return route
+
+
+def parse_routes(specs: str | list[str] | tuple[str, ...] | None) -> list[Route]:
+    """Several specs: a list (one per `--ai-route` flag) or one `;`-separated string."""
+    if not specs:
+        return []
+    if isinstance(specs, str):
+        specs = [specs]
+    routes = []
+    for item in specs:
+        routes.extend(parse_route(part) for part in item.split(";") if part.strip())
+    return routes
+
+
+def _split_args(text: str) -> list[str]:
+    parts, current, i = [], [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] == ",":
+            current.append(",")
+            i += 2
+            continue
+        if char == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def _is_url(arg: str) -> bool:
+    return arg.startswith(("http://", "https://"))
+
+
+def _bare_arg(arg: str, fields: dict[str, Any], options: dict[str, Any]) -> None:
+    if _is_url(arg):
+        fields["urls"].append(arg)
+    elif "/" in arg or "\\" in arg or arg.endswith(".gguf") or arg.startswith("~"):
+        fields["gguf"] = arg
+    else:
+        options[arg] = True
+
+
+def _add_option(options: dict[str, Any], key: str, value: Any) -> None:
+    if key in options:
+        existing = options[key]
+        options[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
+    else:
+        options[key] = value
+
+
+def _coerce(value: str) -> Any:
+    lowered = value.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _make_route(
+    model: str, engine: str, fields: dict[str, Any], options: dict[str, Any], source: str
+) -> Route:
+    for url in fields["urls"]:
+        if not _is_url(url):
+            raise RouteError(source, f"{url!r} is not an http:// or https:// URL")
+    gguf = fields.get("gguf")
+    return Route(
+        model=model,
+        engine=engine,
+        urls=tuple(u.rstrip("/") for u in fields["urls"]),
+        served_model=fields.get("served_model") or None,
+        gguf=Path(gguf).expanduser() if gguf else None,
+        prompt_format=fields.get("prompt_format") or None,
+        options=options,
+    )
+
+
+def _replace(route: Route, **changes: Any) -> Route:
+    return replace(route, **changes)
+
+
+# --- resolution --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteLayer:
+    """Routes from one source (`--ai-route`, `EDGE_AI_ROUTES`, `edge.toml`, the default)."""
+
+    source: str
+    routes: tuple[Route, ...]
+
+    def match(self, model: str) -> Route | None:
+        """Exact name first, then glob patterns (the longest first), then `*`.
+
+        Among routes for the same pattern the last one given wins, like repeated flags.
+        """
+        exact = [r for r in self.routes if r.model == model]
+        if exact:
+            return exact[-1]
+        globs = [
+            r
+            for r in self.routes
+            if r.model != "*" and _is_glob(r.model) and fnmatch.fnmatchcase(model, r.model)
+        ]
+        if globs:
+            best = max(len(r.model) for r in globs)
+            return [r for r in globs if len(r.model) == best][-1]
+        star = [r for r in self.routes if r.model == "*"]
+        return star[-1] if star else None
+
+
+class RouteTable:
+    """Which route serves each model: layers in precedence order, CLI > env > file > default.
+
+    A model takes its route from the first layer that has any match for it (its exact
+    name, a glob, or `*`), so `--ai-route '*=scripted:echo'` sends every model to the
+    scripted engine even when `edge.toml` routes some of them elsewhere.
+    """
+
+    def __init__(
+        self, layers: list[RouteLayer] | None = None, default: Route | None = DEFAULT_ROUTE
+    ) -> None:
+        self.layers = [layer for layer in (layers or []) if layer.routes]
+        if default is not None:
+            self.layers.append(RouteLayer("default", (default,)))
+
+    @classmethod
+    def from_options(
+        cls, options: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+    ) -> RouteTable:
+        """Routes from `options["ai_routes"]` (CLI), `EDGE_AI_ROUTES`, `options["local"]["ai"]`."""
+        options = options or {}
+        environ = os.environ if environ is None else environ
+        layers = [
+            RouteLayer("--ai-route", tuple(parse_routes(list(options.get("ai_routes") or [])))),
+            RouteLayer(ENV_VAR, tuple(parse_routes(environ.get(ENV_VAR, "")))),
+        ]
+        local = (options.get("local") or {}).get("ai") or {}
+        root = options.get("root")
+        layers.append(RouteLayer("edge.toml", tuple(routes_from_local(local, root=root))))
+        return cls(layers)
+
+    def resolve(self, model: str) -> Route:
+        for layer in self.layers:
+            route = layer.match(model)
+            if route is not None:
+                return route
+        raise RouteError(repr(model), "no route serves this model and there is no default")
+
+    def source_of(self, route: Route) -> str:
+        for layer in self.layers:
+            if any(r is route for r in layer.routes):
+                return layer.source
+        return "?"
+
+    def explicit_routes(self) -> list[tuple[str, Route]]:
+        """Every configured route with its source (the default excluded)."""
+        return [
+            (layer.source, r)
+            for layer in self.layers
+            if layer.source != "default"
+            for r in layer.routes
+        ]
+
+
+def routes_from_local(local_ai: dict[str, Any], *, root: Path | str | None = None) -> list[Route]:
+    """Routes from an `edge.toml` `[ai]` table: `[ai.routes."MODEL"]` tables, or a list of
+    spec strings in `ai.routes`."""
+    if not isinstance(local_ai, dict):
+        raise RouteError("[ai] in edge.toml", "expected a table")
+    routes = local_ai.get("routes", {})
+    root_path = Path(root) if root else None
+    if isinstance(routes, dict):
+        return [route_from_table(model, table, root=root_path) for model, table in routes.items()]
+    if isinstance(routes, list) and all(isinstance(item, str) for item in routes):
+        return parse_routes(routes)
+    raise RouteError(
+        "ai.routes in edge.toml", 'expected [ai.routes."MODEL"] tables or a list of route strings'
+    )
+
+
+def describe_route(route: Route) -> str:
+    """A route written back as a spec string (for messages and `edge ai status`)."""
+    args = [*route.urls]
+    if route.gguf is not None:
+        args.append(str(route.gguf))
+    if route.served_model:
+        args.append(f"model={route.served_model}")
+    if route.prompt_format:
+        args.append(f"prompt_format={route.prompt_format}")
+    for key, value in route.options.items():
+        for item in value if isinstance(value, list) else [value]:
+            args.append(key if item is True else f"{key}={item}")
+    return f"{route.model}={route.engine}" + (":" + ",".join(args) if args else "")
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(char in pattern for char in "*?[")
