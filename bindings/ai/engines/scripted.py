@@ -1,0 +1,164 @@
+"""The scripted engine: deterministic replies for tests and demos, never a silent fallback.
+
+Selected only by a route (`--ai-route '*=scripted:echo'`, `EDGE_AI_ROUTES`, `edge.toml`)
+or built directly in tests (`ScriptedEngine(replies=[...], delay=0.01)`). What it says:
+
+=====================  =================================================================
+route args             reply
+=====================  =================================================================
+`echo` (the default)   the last user message, or the whole prompt when there is none
+`text=Hello there`     that fixed text, every time
+`reply=A,reply=B`      `A`, then `B`, then `A` again ... (cycled, one per request)
+`delay=0.05`           seconds slept before each token (to watch streams arrive)
+`fail_after=3`         raises `AiError` 3043 after 3 tokens (to test mid-stream errors)
+=====================  =================================================================
+
+Tokens are whitespace-preserving words: each token is a word with the whitespace before
+it (`"Hi  there\\n"` -> `"Hi"`, `"  there"`, `"\\n"`), so the tokens always join back to
+the exact text. Usage counts those tokens (prompt and completion); `max_tokens` cuts the
+reply after that many tokens, and `stop` strings cut it before the first one found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
+from bindings.ai.errors import AiError
+from bindings.ai.routing import Route
+
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split text into whitespace-preserving word tokens; `"".join(tokenize(t)) == t`."""
+    return _TOKEN.findall(text)
+
+
+class ScriptedEngine:
+    """Replies from a script instead of a model (see the module docstring).
+
+    `replies` (cycled) wins over `text`, which wins over echo. `per_model` maps catalogue
+    names to a fixed text for that model alone. Every request received is kept in
+    `requests`, so tests can check exactly what reached the engine.
+    """
+
+    name = "scripted"
+
+    def __init__(
+        self,
+        replies: Iterable[str] | None = None,
+        *,
+        text: str | None = None,
+        per_model: dict[str, str] | None = None,
+        delay: float = 0.0,
+        fail_after: int | None = None,
+    ) -> None:
+        self.replies = list(replies) if replies is not None else None
+        if self.replies is not None and not self.replies:
+            raise ValueError("ScriptedEngine(replies=[]) needs at least one reply")
+        if delay < 0:
+            raise ValueError(f"ScriptedEngine delay must be >= 0, got {delay}")
+        self.text = text
+        self.per_model = dict(per_model or {})
+        self.delay = float(delay)
+        self.fail_after = fail_after
+        self.requests: list[GenerationRequest] = []
+        self._cycle = itertools.cycle(self.replies) if self.replies else None
+        self.closed = False
+
+    @property
+    def mode(self) -> str:
+        if self.replies is not None:
+            return f"{len(self.replies)} replies, cycled"
+        if self.text is not None:
+            return "fixed text"
+        return "echo"
+
+    def describe(self, model: str) -> str:
+        if model in self.per_model:
+            return "scripted: fixed text"
+        extra = f", {self.delay:g}s per token" if self.delay else ""
+        return f"scripted: {self.mode}{extra}"
+
+    def prompt_format(self, model: str) -> PromptFormat | None:
+        # Not a model: the catalogue's template is what a real one would get.
+        return None
+
+    def reply_for(self, request: GenerationRequest) -> str:
+        """The full reply this request gets (before `max_tokens` and `stop` cut it)."""
+        if request.model in self.per_model:
+            return self.per_model[request.model]
+        if self._cycle is not None:
+            return next(self._cycle)
+        if self.text is not None:
+            return self.text
+        return _last_user_message(request) or request.prompt
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
+        self.requests.append(request)
+        reply = _cut_at_stop(self.reply_for(request), request.stop)
+        tokens = tokenize(reply)[: max(request.max_tokens, 0)]
+        for count, token in enumerate(tokens):
+            if self.fail_after is not None and count >= self.fail_after:
+                raise AiError(3043, f"scripted failure after {count} tokens")
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            yield token
+        yield Usage(prompt_tokens=len(tokenize(request.prompt)), completion_tokens=len(tokens))
+
+    async def health(self) -> Health:
+        return Health(ok=True, detail=f"scripted ({self.mode})")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def create(route: Route) -> ScriptedEngine:
+    """Build from route args: `echo`, `text=`, `reply=` (repeatable), `delay=`, `fail_after=`."""
+    options: dict[str, Any] = dict(route.options)
+    known = {"echo", "text", "reply", "replies", "delay", "fail_after"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(
+            f"scripted engine: unknown option(s) {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    replies = options.get("reply", options.get("replies"))
+    if replies is not None and not isinstance(replies, list):
+        replies = [replies]
+    text = options.get("text")
+    try:
+        delay = float(options.get("delay", 0.0))
+        fail_after = options.get("fail_after")
+        fail_after = int(fail_after) if fail_after is not None else None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"scripted engine: delay/fail_after must be numbers ({exc})") from None
+    return ScriptedEngine(
+        [str(r) for r in replies] if replies is not None else None,
+        text=str(text) if text is not None else None,
+        delay=delay,
+        fail_after=fail_after,
+    )
+
+
+def _last_user_message(request: GenerationRequest) -> str | None:
+    for message in reversed(request.messages or []):
+        if message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else None
+    return None
+
+
+def _cut_at_stop(text: str, stops: list[str]) -> str:
+    cut = len(text)
+    for stop in stops:
+        if stop:
+            index = text.find(stop)
+            if index != -1:
+                cut = min(cut, index)
+    return text[:cut]
