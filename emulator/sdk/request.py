@@ -1,0 +1,156 @@
+"""`Request`: an incoming (or outgoing) HTTP request, as Python Workers see it.
+
+Mirrors Cloudflare's `workers.Request` (workerd `src/pyodide/internal/workers-api`), which
+wraps the JavaScript `Request` (https://developers.cloudflare.com/workers/runtime-apis/request/):
+`url`, `method`, `headers`, the one-shot body readers of `BodyMixin`, `clone()`.
+Construction is cheap on purpose (the dev server builds one per HTTP request): the body is
+kept as given and a streamed body is only pulled when read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Any
+
+from emulator.sdk.attrdict import AttrDict
+from emulator.sdk.body import BodyMixin
+from emulator.sdk.headers import Headers
+
+__all__ = ["Request"]
+
+# Fetch normalises only these method names to upper case; others are kept verbatim.
+_NORMALISED = {m.lower(): m for m in ("DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT")}
+_NORMALISED.update({m: m for m in _NORMALISED.values()})
+_NO_BODY = frozenset({"GET", "HEAD"})
+
+
+def _check_method(method: Any) -> str:
+    value = getattr(method, "value", method)  # http.HTTPMethod members
+    if not isinstance(value, str) or not value or not value.isascii() or any(
+        c in value for c in ' \t\r\n()<>@,;:\\"/[]?={}'
+    ):
+        raise TypeError(f"Invalid HTTP method: {method!r}")
+    normalised = _NORMALISED.get(value) or _NORMALISED.get(value.lower())
+    if normalised is None:
+        return value
+    return normalised
+
+
+def _check_url(url: Any) -> str:
+    if not isinstance(url, str):
+        raise TypeError(f"Request URL must be a str, got {type(url).__name__}")
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme.isalpha():
+        raise TypeError(f"Invalid URL: {url!r} (a Request needs an absolute URL)")
+    return url
+
+
+class Request(BodyMixin):
+    """An HTTP request: `await request.json()`, `request.headers.get(...)`, `request.url`."""
+
+    __slots__ = ("_body", "_used", "cf", "headers", "method", "redirect", "url")
+
+    def __init__(
+        self,
+        url: Request | str,
+        method: str | None = None,
+        headers: Any = None,
+        body: bytes | str | AsyncIterable[bytes] | None = None,
+        *,
+        redirect: str = "follow",
+        cf: dict[str, Any] | None = None,
+    ) -> None:
+        if isinstance(url, Request):
+            # new Request(request, init): copy, overriding what init gives.
+            source = url
+            url = source.url
+            method = method or source.method
+            headers = source.headers if headers is None else headers
+            if body is None:
+                body = source._clone_body()
+                source._used = source._body is not None  # the source's body moves over
+            cf = source.cf if cf is None else cf
+        self.url = _check_url(url)
+        self.method = "GET" if method is None else _check_method(method)
+        self.headers = headers if type(headers) is Headers else Headers(headers)
+        if isinstance(body, str):
+            body = body.encode()
+            if not self.headers.has("content-type"):
+                self.headers.set("content-type", "text/plain;charset=UTF-8")
+        elif isinstance(body, bytearray | memoryview):
+            body = bytes(body)
+        elif body is not None and not isinstance(body, bytes) and not hasattr(body, "__aiter__"):
+            raise TypeError(
+                f"Request body must be bytes, str or an async iterable of bytes, "
+                f"got {type(body).__name__}"
+            )
+        if body is not None and self.method in _NO_BODY and isinstance(body, bytes):
+            raise TypeError("Request with a GET or HEAD method cannot have a body.")
+        self._body = body
+        self._used = False
+        self.redirect = redirect
+        self.cf = AttrDict(cf) if cf else AttrDict()
+
+    @classmethod
+    def from_asgi(
+        cls,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        *,
+        base_url: str | None = None,
+    ) -> Request:
+        """The `Request` for an ASGI HTTP scope; the body streams from `receive` on demand."""
+        raw_headers = scope.get("headers") or []
+        headers = Headers.from_raw(raw_headers)
+        if base_url is None:
+            host = headers.get("host")
+            if host is None:
+                server = scope.get("server") or ("localhost", None)
+                host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
+            base_url = f"{scope.get('scheme', 'http')}://{host}"
+        path = scope.get("raw_path")
+        path = path.decode("latin-1") if path else scope.get("path", "/")
+        url = base_url + path
+        if not scope.get("raw_path") and scope.get("query_string"):
+            url += "?" + scope["query_string"].decode("latin-1")
+        body: AsyncIterable[bytes] | None = None
+        length = headers.get("content-length")
+        if (length is not None and length != "0") or headers.has("transfer-encoding"):
+            body = _receive_body(receive)
+        self = cls.__new__(cls)
+        self.url = url
+        self.method = scope.get("method", "GET")
+        self.headers = headers
+        self._body = body
+        self._used = False
+        self.redirect = "follow"
+        self.cf = AttrDict()
+        return self
+
+    def clone(self) -> Request:
+        """A copy whose body can be read independently (raises if already read)."""
+        copy = Request.__new__(Request)
+        copy.url = self.url
+        copy.method = self.method
+        copy.headers = Headers(self.headers)
+        copy._body = self._clone_body()
+        copy._used = False
+        copy.redirect = self.redirect
+        copy.cf = self.cf
+        return copy
+
+    def __repr__(self) -> str:
+        return f"Request(method={self.method!r}, url={self.url!r})"
+
+
+async def _receive_body(receive: Callable[[], Awaitable[dict[str, Any]]]):
+    while True:
+        message = await receive()
+        kind = message.get("type")
+        if kind == "http.disconnect":
+            raise OSError("client disconnected before the request body was read")
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return

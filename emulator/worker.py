@@ -1,0 +1,362 @@
+"""Loading a Python Worker: import its main module afresh and find its entrypoint.
+
+A worker is either `class Default(WorkerEntrypoint)` with `fetch` / `scheduled` methods
+(https://developers.cloudflare.com/workers/languages/python/basics) or, in the legacy
+form, module-level `on_fetch(request, env[, ctx])` / `on_scheduled(event, env, ctx)`;
+defining both is an error, as on Cloudflare. Since 2025-08-14 Cloudflare only runs the
+legacy form with the `disable_python_no_global_handlers` compatibility flag
+(https://developers.cloudflare.com/changelog/2025-08-14-new-python-handlers); edge runs
+it either way and says once when the flag is missing.
+
+Every `load_worker` call imports the main module and its sibling modules again (hot
+reload), from source, without writing `__pycache__` into the worker's folder (which would
+also wake the file watcher). A load that fails restores the previous modules, so a Worker
+loaded earlier keeps serving.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.util
+import inspect
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import emulator.sdk
+from emulator.config import WorkerConfig
+from emulator.context import ExecutionContext
+from emulator.scheduled import ScheduledController
+from emulator.sdk.attrdict import AttrDict
+from emulator.sdk.entrypoints import WorkerEntrypoint
+from emulator.sdk.request import Request
+from emulator.sdk.response import Response
+
+__all__ = ["Env", "HandlerMissingError", "Worker", "WorkerLoadError", "load_worker"]
+
+log = logging.getLogger("edge.worker")
+
+LEGACY_FLAG = "disable_python_no_global_handlers"
+_LEGACY = ("on_fetch", "on_scheduled")
+# Folders under a worker holding third-party code: imported normally, never purged.
+_VENDORED = frozenset({"site-packages", "python_modules", ".venv", "venv", "node_modules"})
+_lock = threading.RLock()
+_warned_legacy: set[Path] = set()
+
+
+class WorkerLoadError(Exception):
+    """The worker could not be loaded; the message names the file and the problem."""
+
+    def __init__(self, file: Path | str, problem: str) -> None:
+        self.file = Path(file)
+        self.problem = problem
+        super().__init__(f"{self.file}: {problem}")
+
+
+class HandlerMissingError(RuntimeError):
+    """The worker has no handler for this kind of event (workerd's wording)."""
+
+
+class Env(AttrDict):
+    """The worker's `env`: vars, secrets and bindings, as `env.NAME` and `env["NAME"]`."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            if name.startswith("__"):
+                raise AttributeError(name) from None
+            known = ", ".join(sorted(self)) or "nothing"
+            raise AttributeError(
+                f"env has no binding or variable {name!r} (defined: {known}); "
+                "add it to wrangler.toml ([vars], a binding) or .dev.vars"
+            ) from None
+
+
+# -- importing worker modules afresh ---------------------------------------------------------
+
+
+class _FreshLoader(importlib.machinery.SourceFileLoader):
+    """Compiles from source every time: no stale bytecode after a quick edit, no pycache."""
+
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+
+class _WorkerFinder:
+    """Finds modules on sys.path as usual, but loads those inside a worker folder fresh."""
+
+    def __init__(self) -> None:
+        self.roots: set[Path] = set()
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if not self.roots:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return None
+        if _worker_root(Path(spec.origin), self.roots) is None:
+            return None
+        spec.loader = _FreshLoader(name, spec.origin)
+        return spec
+
+
+_finder = _WorkerFinder()
+
+
+def _worker_root(file: Path, roots: set[Path]) -> Path | None:
+    for root in roots:
+        try:
+            relative = file.relative_to(root)
+        except ValueError:
+            continue
+        if _VENDORED.isdisjoint(relative.parts[:-1]):
+            return root
+    return None
+
+
+def _module_file(module: ModuleType) -> Path | None:
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    try:
+        return Path(file).resolve()
+    except (OSError, ValueError):
+        return None
+
+
+def _worker_modules(root: Path) -> dict[str, ModuleType]:
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] in ("emulator", "bindings", "workers"):
+            continue
+        file = _module_file(module)
+        if file is not None and _worker_root(file, {root}) is not None:
+            found[name] = module
+    return found
+
+
+_loaded_names: set[str] = set()  # modules earlier loads imported from any worker folder
+
+
+def _import_main(main: Path, root: Path) -> ModuleType:
+    """Import `main` and (lazily, through it) its siblings afresh; restore on failure."""
+    stale = _worker_modules(root)
+    stale.update({n: sys.modules[n] for n in _loaded_names if n in sys.modules})
+    for name in stale:
+        del sys.modules[name]
+    if str(root) in sys.path:
+        sys.path.remove(str(root))
+    sys.path.insert(0, str(root))
+    _finder.roots.add(root)
+    if _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
+    importlib.invalidate_caches()
+    sys.modules["workers"] = emulator.sdk
+
+    name = main.stem
+    taken = sys.modules.get(name)
+    if (
+        name in sys.stdlib_module_names
+        or not name.isidentifier()
+        or (taken is not None and _module_file(taken) != main)
+    ):
+        name = f"_edge_worker_{abs(hash(str(main)))}"
+    spec = importlib.util.spec_from_file_location(name, main, loader=_FreshLoader(name, str(main)))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        for fresh in _worker_modules(root):
+            sys.modules.pop(fresh, None)
+        sys.modules.pop(name, None)
+        sys.modules.update(stale)
+        raise
+    _loaded_names.update(_worker_modules(root))
+    return module
+
+
+# -- the Worker ---------------------------------------------------------------------------
+
+
+def _arity(func: Callable[..., Any], bound_self: bool) -> int:
+    """How many of (event, env, ctx) a handler accepts positionally."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return 3
+    if bound_self and params:
+        params = params[1:]
+    count = 0
+    for param in params:
+        if param.kind is param.VAR_POSITIONAL:
+            return 3
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return min(count, 3)
+
+
+def _method(cls: type, name: str) -> tuple[Callable[..., Any] | None, int]:
+    func = getattr(cls, name, None)
+    if func is None or getattr(WorkerEntrypoint, name, None) is func:
+        return None, 0
+    if not callable(func):
+        return None, 0
+    static = isinstance(inspect.getattr_static(cls, name), staticmethod | classmethod)
+    return func, _arity(func, bound_self=not static)
+
+
+def _hint(result: Any) -> str:
+    if result is None:
+        return " (did you forget to `return` it?)"
+    if isinstance(result, dict | list):
+        return "; to send JSON return Response.json(data)"
+    if isinstance(result, str | bytes):
+        return "; wrap it: Response(body)"
+    return ""
+
+
+class Worker:
+    """A loaded worker: call `await worker.fetch(request, ctx)` per HTTP request."""
+
+    def __init__(self, config: WorkerConfig, module: ModuleType, env: Env) -> None:
+        self.config = config
+        self.name = config.name
+        self.main = Path(config.main)
+        self.module = module
+        self.env = env
+        self.entrypoint: type[WorkerEntrypoint] | None = None
+        self.legacy = False
+        self._fetch: Callable[..., Any] | None = None
+        self._scheduled: Callable[..., Any] | None = None
+        self._fetch_arity = self._scheduled_arity = 0
+        self._detect()
+
+    def _detect(self) -> None:
+        module, file = self.module, self.main
+        default = getattr(module, "Default", None)
+        legacy = [n for n in _LEGACY if callable(getattr(module, n, None))]
+        if default is not None and legacy:
+            raise WorkerLoadError(
+                file,
+                f"defines both class Default and module-level {' and '.join(legacy)}; "
+                "Cloudflare rejects a worker with both handler forms: keep the "
+                "Default(WorkerEntrypoint) methods and remove the module-level functions",
+            )
+        if default is not None:
+            if not (isinstance(default, type) and issubclass(default, WorkerEntrypoint)):
+                raise WorkerLoadError(
+                    file, "Default must be a class subclassing workers.WorkerEntrypoint "
+                    "(from workers import WorkerEntrypoint; class Default(WorkerEntrypoint): ...)"
+                )
+            self.entrypoint = default
+            self._fetch, self._fetch_arity = _method(default, "fetch")
+            self._scheduled, self._scheduled_arity = _method(default, "scheduled")
+            if self._fetch is None and self._scheduled is None:
+                raise WorkerLoadError(
+                    file, "class Default defines no handler: add `async def fetch(self, request)` "
+                    "or `async def scheduled(self, controller, env, ctx)`"
+                )
+            return
+        if not legacy:
+            raise WorkerLoadError(
+                file, "no handler found: define `class Default(WorkerEntrypoint)` with "
+                "`async def fetch(self, request)` (or a legacy module-level `on_fetch`)"
+            )
+        self.legacy = True
+        if "on_fetch" in legacy:
+            self._fetch = module.on_fetch
+            self._fetch_arity = _arity(self._fetch, bound_self=False)
+        if "on_scheduled" in legacy:
+            self._scheduled = module.on_scheduled
+            self._scheduled_arity = _arity(self._scheduled, bound_self=False)
+        if LEGACY_FLAG not in self.config.compatibility_flags and file not in _warned_legacy:
+            _warned_legacy.add(file)
+            log.warning(
+                "%s uses legacy module-level handlers (%s); Cloudflare only runs them with "
+                'compatibility_flags = ["%s"] in %s (edge runs them either way)',
+                file.name, ", ".join(legacy), LEGACY_FLAG, self.config.file.name,
+            )
+
+    @property
+    def has_fetch(self) -> bool:
+        return self._fetch is not None
+
+    @property
+    def has_scheduled(self) -> bool:
+        return self._scheduled is not None
+
+    def _bind(self, kind: str, func: Callable[..., Any], ctx: ExecutionContext) -> Any:
+        if self.entrypoint is None:
+            return func
+        # Cloudflare instantiates the entrypoint class for every event.
+        return getattr(self.entrypoint(ctx, self.env), kind)
+
+    def _label(self, kind: str) -> str:
+        handler = f"on_{kind}" if self.legacy else f"Default.{kind}"
+        return f"{self.main.name}: {handler}"
+
+    async def fetch(self, request: Request, ctx: ExecutionContext) -> Response:
+        """Run the fetch handler; a non-Response result is a TypeError naming the handler."""
+        if self._fetch is None:
+            raise HandlerMissingError(
+                f"Handler does not export a fetch() function ({self.main.name})."
+            )
+        handler = self._bind("fetch", self._fetch, ctx)
+        result = handler(*(request, self.env, ctx)[: self._fetch_arity])
+        if inspect.isawaitable(result):
+            result = await result
+        if not isinstance(result, Response):
+            raise TypeError(
+                f"{self._label('fetch')} returned {type(result).__name__}, "
+                f"expected a workers.Response{_hint(result)}"
+            )
+        return result
+
+    async def scheduled(self, controller: ScheduledController, ctx: ExecutionContext) -> None:
+        """Run the scheduled handler with (controller, env, ctx), as many as it accepts."""
+        if self._scheduled is None:
+            raise HandlerMissingError(
+                f"Handler does not export a scheduled() function ({self.main.name})."
+            )
+        handler = self._bind("scheduled", self._scheduled, ctx)
+        result = handler(*(controller, self.env, ctx)[: self._scheduled_arity])
+        if inspect.isawaitable(result):
+            await result
+
+    def __repr__(self) -> str:
+        form = "legacy" if self.legacy else "Default"
+        return f"Worker(name={self.name!r}, main={str(self.main)!r}, entrypoint={form})"
+
+
+def load_worker(config: WorkerConfig, env: dict[str, Any]) -> Worker:
+    """Import `config.main` afresh and return the Worker; raises WorkerLoadError."""
+    main = Path(config.main).resolve()
+    if main.suffix != ".py":
+        raise WorkerLoadError(main, "edge runs Python Workers: main must be a .py file")
+    if not main.is_file():
+        raise WorkerLoadError(main, "main module not found (check `main` in the wrangler file)")
+    with _lock:
+        vendored = Path(config.root) / "python_modules"
+        if vendored.is_dir() and str(vendored) not in sys.path:
+            sys.path.append(str(vendored))  # pywrangler vendors packages here
+        try:
+            module = _import_main(main, main.parent)
+        except SyntaxError as exc:
+            where = f"{Path(exc.filename or main).name}, line {exc.lineno}"
+            raise WorkerLoadError(main, f"SyntaxError: {exc.msg} ({where})") from exc
+        except (Exception, SystemExit) as exc:
+            raise WorkerLoadError(
+                main, f"importing the worker failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return Worker(config, module, Env(env))
