@@ -1,0 +1,112 @@
+"""HTTP plumbing shared by the vLLM and TGI engines: the pooled client and SSE reading.
+
+Server-sent events as both servers write them (WHATWG SSE: `data:` lines, blank line
+between events, `:` comments): vLLM's `serving_completion.py` ends its stream with
+`data: [DONE]`; TGI's `generate_stream` simply ends after the frame carrying
+`generated_text`. Every httpx failure becomes an `AiError` via `http_errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from bindings.ai.engines import http_errors
+
+DONE = object()  # yielded once when a stream ends with `data: [DONE]`
+
+
+def make_client(options: dict[str, Any]) -> httpx.AsyncClient:
+    """One pooled client per engine; route options `timeout`, `connect_timeout`, `max_connections`.
+
+    `timeout` bounds the wait for each chunk (not the whole generation), so long answers
+    stream fine while a stalled backend fails with 3007.
+    """
+    read = float(options.get("timeout", 120.0))
+    connect = float(options.get("connect_timeout", 5.0))
+    limit = int(options.get("max_connections", 1024))
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(read, connect=connect, pool=read),
+        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+        headers=_auth_headers(options),
+    )
+
+
+def _auth_headers(options: dict[str, Any]) -> dict[str, str]:
+    # vLLM `--api-key` and TGI behind a gateway both take a bearer token.
+    key = options.get("api_key")
+    return {"authorization": f"Bearer {key}"} if key else {}
+
+
+async def sse_events(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    backend: str,
+    hint: str,
+) -> AsyncIterator[dict[str, Any] | object]:
+    """POST `payload` and yield each SSE `data:` JSON object, then `DONE` if the server sent it.
+
+    A non-2xx answer, a transport failure or a frame that is not a JSON object raises
+    `AiError`. Closing the iterator closes the response (and so the upstream request).
+    A server that answers with plain JSON instead of a stream yields that object, then `DONE`.
+    """
+    try:
+        async with client.stream("POST", url, json=payload) as response:
+            if response.status_code >= 300:
+                body = await response.aread()
+                raise http_errors.from_status(response.status_code, body, url=url)
+            if response.headers.get("content-type", "").startswith("application/json"):
+                yield check_object(_load(await response.aread(), url), url)
+                yield DONE
+                return
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue  # blank separators, `:` keep-alive comments, `event:`/`id:`
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    yield DONE
+                    return
+                yield check_object(_load(data, url), url)
+    except httpx.HTTPError as exc:
+        raise http_errors.from_transport(exc, url=url, backend=backend, hint=hint) from exc
+
+
+async def get_json(
+    client: httpx.AsyncClient, url: str, *, backend: str, hint: str, timeout: float | None = None
+) -> tuple[Any, float]:
+    """GET `url` -> (decoded JSON or None for an empty body, latency in ms)."""
+    started = time.perf_counter()
+    try:
+        kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        response = await client.get(url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise http_errors.from_transport(exc, url=url, backend=backend, hint=hint) from exc
+    latency = (time.perf_counter() - started) * 1000
+    if response.status_code >= 300:
+        raise http_errors.from_status(response.status_code, response.content, url=url)
+    if not response.content.strip():
+        return None, latency
+    return _load(response.content, url), latency
+
+
+def _load(data: str | bytes, url: str) -> Any:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        raise http_errors.malformed(url, f"not JSON: {text[:200]!r}") from None
+    if not isinstance(value, dict | list):
+        raise http_errors.malformed(url, f"expected a JSON object, got {value!r}"[:200])
+    return value
+
+
+def check_object(value: Any, url: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise http_errors.malformed(url, f"expected a JSON object, got {value!r}"[:200])
+    return value

@@ -1,0 +1,159 @@
+"""Backend failures -> Workers AI errors, for the engines that talk HTTP (vLLM, TGI).
+
+Every failure names the backend URL, so a user with three replicas knows which one broke:
+
+| backend answer                                              | AiError                     |
+|-------------------------------------------------------------|-----------------------------|
+| 400 / 422 validation (vLLM `{"object": "error", ...}` or    | 3010, the backend's message |
+| `{"error": {...}}`; TGI `{"error", "error_type": "validation"}`) |                        |
+| the same, about the context length                          | 3030                        |
+| 429, or TGI `error_type: "overloaded"`                      | 3040 out of capacity        |
+| 408 / 504, or an httpx timeout                              | 3007 timeout                |
+| any other 4xx / 5xx (TGI 424 `generation`, 500...)          | 3043 internal               |
+| a frame that is not the protocol's JSON                     | 3043 internal               |
+| connection refused / DNS failure                            | `BackendUnavailable` (3043) |
+|                                                             | with how to start the server|
+
+Error shapes as the servers write them: vLLM's `ErrorResponse` in
+`vllm/entrypoints/openai/protocol.py` (flat `object/message/type/param/code`, newer
+releases nest it under `error`), TGI's `ErrorResponse {error, error_type}` and the
+`InferError -> StatusCode` table in `router/src/server.rs` (422 validation, 424 generation,
+429 overloaded, 500 incomplete generation).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+
+from bindings.ai.errors import AiError
+
+#: how to start each kind of backend, shown when one refuses connections (seed 002's model).
+START_HINTS: dict[str, str] = {
+    "vllm": "vllm serve {model} --quantization awq --port {port}",
+    "tgi": "text-generation-launcher --model-id {model} --port {port}",
+}
+DEFAULT_MODELS: dict[str, str] = {
+    "vllm": "TheBloke/Llama-2-13B-chat-AWQ",
+    "tgi": "meta-llama/Llama-2-7b-chat-hf",
+}
+
+# Messages both servers use when the prompt does not fit (vLLM's "maximum context length",
+# TGI's "`inputs` must have less than N tokens" and "`inputs` tokens + `max_new_tokens`").
+_CONTEXT_RE = re.compile(
+    r"maximum context length|max_model_len|must have less than \d+ tokens|"
+    r"`inputs` tokens \+ `max_new_tokens`|max_total_tokens|too long",
+    re.IGNORECASE,
+)
+
+
+class BackendUnavailable(AiError):
+    """The backend could not be reached at all (nothing was sent): safe to retry elsewhere."""
+
+    def __init__(self, description: str, *, url: str) -> None:
+        super().__init__(3043, description)
+        self.url = url
+
+
+def start_hint(backend: str, url: str, served_model: str | None = None) -> str:
+    """A command line that would start a `backend` server listening where `url` points."""
+    template = START_HINTS.get(backend)
+    if template is None:
+        return f"start an OpenAI-compatible server at {url}"
+    port = httpx.URL(url).port or 80
+    return template.format(model=served_model or DEFAULT_MODELS[backend], port=port)
+
+
+def error_message(body: bytes | str) -> tuple[str, str | None]:
+    """(message, error type) out of any of the error bodies above; the raw text otherwise."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return text.strip()[:500] or "(empty body)", None
+    if isinstance(data, dict):
+        inner = data.get("error")
+        if isinstance(inner, dict):  # newer vLLM / OpenAI: {"error": {"message", "type"}}
+            return str(inner.get("message", inner)), _str_or_none(inner.get("type"))
+        if isinstance(inner, str):  # TGI: {"error": "...", "error_type": "validation"}
+            return inner, _str_or_none(data.get("error_type"))
+        if "message" in data:  # older vLLM: {"object": "error", "message", "type"}
+            return str(data["message"]), _str_or_none(data.get("type"))
+        if "detail" in data:  # FastAPI-style servers (llama.cpp's Python server, routers)
+            return _detail_text(data["detail"]), None
+    return text.strip()[:500], None
+
+
+def from_status(status: int, body: bytes | str, *, url: str) -> AiError:
+    """The AiError for a non-2xx answer from the backend at `url`."""
+    message, kind = error_message(body)
+    where = f"backend {url}"
+    if status == 429 or kind == "overloaded":
+        return AiError(3040, f"{where} is out of capacity (HTTP {status}): {message}")
+    if status in (408, 504):
+        return AiError(3007, f"{where} timed out (HTTP {status}): {message}")
+    if status in (400, 413, 422) or kind in ("validation", "BadRequestError"):
+        if _CONTEXT_RE.search(message):
+            return AiError(3030, f"{where} rejected the prompt: {message}")
+        return AiError(3010, f"{where} rejected the request: {message}")
+    if status == 404:
+        return AiError(
+            3043,
+            f"{where} answered 404: {message} (check the route's served_model and the URL)",
+        )
+    return AiError(3043, f"{where} failed with HTTP {status}: {message}")
+
+
+def from_stream_error(payload: dict[str, Any], *, url: str) -> AiError:
+    """The AiError for an error frame in the middle of an SSE stream."""
+    message, kind = error_message(json.dumps(payload))
+    if kind == "overloaded":
+        return AiError(3040, f"backend {url} is out of capacity: {message}")
+    if kind == "validation":
+        return AiError(3010, f"backend {url} rejected the request: {message}")
+    return AiError(3043, f"backend {url} failed mid-stream: {message}")
+
+
+def from_transport(exc: httpx.HTTPError, *, url: str, backend: str, hint: str) -> AiError:
+    """The AiError for an httpx failure talking to `url`; `hint` says how to start it."""
+    if isinstance(exc, httpx.TimeoutException):
+        phase = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
+        if isinstance(exc, httpx.PoolTimeout):
+            phase = "waiting for a free connection to"
+        return AiError(3007, f"timed out {phase} {backend} backend {url}")
+    if isinstance(exc, httpx.ConnectError):
+        return BackendUnavailable(
+            f"{backend} backend {url} is not reachable ({_reason(exc)}); start it with: {hint}",
+            url=url,
+        )
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return AiError(3043, f"connection to {backend} backend {url} broke: {_reason(exc)}")
+    return AiError(3043, f"{backend} backend {url}: {_reason(exc)}")
+
+
+def malformed(url: str, detail: str) -> AiError:
+    """A frame or body that does not follow the backend's protocol."""
+    return AiError(3043, f"backend {url} sent a malformed response: {detail}")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, list):  # pydantic errors: [{"loc": [...], "msg": "..."}]
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg")))
+        return "; ".join(parts) or json.dumps(detail)
+    return str(detail)

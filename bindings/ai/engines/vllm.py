@@ -1,0 +1,234 @@
+"""The `vllm` engine: a vLLM server (or any OpenAI-compatible one) over `/v1/completions`.
+
+The binding templates the prompt (Llama-2-chat for the seed models, or verbatim with
+`raw`), so the engine uses the text-completion endpoint, never chat: what reaches the
+weights is exactly what Cloudflare's model would see. It streams (`stream: true` with
+`stream_options: {"include_usage": true}`) and reads SSE `data:` frames up to
+`data: [DONE]`; token counts come from the final usage frame. The same protocol is
+spoken by SGLang, llama.cpp's server and routers in front of a fleet.
+
+Start the seed model with: `vllm serve TheBloke/Llama-2-13B-chat-AWQ --quantization awq`.
+
+Parameter mapping (Cloudflare's schema ranges -> vLLM's `SamplingParams._verify_args`
+in `vllm/sampling_params.py` and `CompletionRequest` in `vllm/entrypoints/openai/`):
+
+| GenerationRequest  | sent as              | rule                                               |
+|--------------------|----------------------|----------------------------------------------------|
+| prompt             | prompt               | verbatim (already templated)                       |
+| max_tokens         | max_tokens           | must be >= 1 (else 5006)                           |
+| temperature        | temperature          | clamped to [0, 2] (Cloudflare allows 5); 0 = greedy|
+| top_p              | top_p                | clamped to (0, 1] (Cloudflare allows 0..2); 0 ->   |
+|                    |                      | omitted and temperature 0 (greedy, its limit)      |
+| top_k              | top_k                | >= 1 sent; <= 0 omitted (no top-k)                 |
+| seed               | seed                 | as is                                              |
+| repetition_penalty | repetition_penalty   | > 0 sent; <= 0 omitted (vLLM requires > 0; 1 = off)|
+| frequency_penalty  | frequency_penalty    | clamped to [-2, 2]                                 |
+| presence_penalty   | presence_penalty     | clamped to [-2, 2]                                 |
+| stop               | stop                 | empty strings dropped (vLLM rejects them)          |
+| lora               | model                | the adapter's served name (`--lora-modules NAME=`):|
+|                    |                      | route option `loras` maps names, else as given     |
+| (none)             | model                | route `served_model`, else `GET /v1/models` first id|
+
+Unset fields are not sent, so the server's own defaults (its generation config) apply.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from bindings.ai.engines import http_errors
+from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
+from bindings.ai.engines.http_backend import DONE, get_json, make_client, sse_events
+from bindings.ai.engines.replicas import Replica, ReplicaSet, summarize
+from bindings.ai.errors import AiError, bad_input
+from bindings.ai.routing import Route
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def create(route: Route, *, client: httpx.AsyncClient | None = None) -> VllmEngine:
+    return VllmEngine(route, client=client)
+
+
+def sampling_params(request: GenerationRequest) -> dict[str, Any]:
+    """The request's sampling fields mapped onto vLLM's constraints (the table above)."""
+    if request.max_tokens < 1:
+        raise bad_input(f"max_tokens must be at least 1, got {request.max_tokens}")
+    params: dict[str, Any] = {"max_tokens": request.max_tokens}
+    if request.temperature is not None:
+        params["temperature"] = _clamp(request.temperature, 0.0, 2.0)
+    if request.top_p is not None:
+        if request.top_p <= 0:
+            params["temperature"] = 0.0
+        else:
+            params["top_p"] = min(request.top_p, 1.0)
+    if request.top_k is not None and request.top_k > 0:
+        params["top_k"] = request.top_k
+    if request.seed is not None:
+        params["seed"] = request.seed
+    if request.repetition_penalty is not None and request.repetition_penalty > 0:
+        params["repetition_penalty"] = request.repetition_penalty
+    if request.frequency_penalty is not None:
+        params["frequency_penalty"] = _clamp(request.frequency_penalty, -2.0, 2.0)
+    if request.presence_penalty is not None:
+        params["presence_penalty"] = _clamp(request.presence_penalty, -2.0, 2.0)
+    stop = [s for s in request.stop if s]
+    if stop:
+        params["stop"] = stop
+    return params
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    if math.isnan(value):
+        raise bad_input("sampling parameters must be numbers, got NaN")
+    return max(low, min(high, value))
+
+
+def base_url(url: str) -> str:
+    """`http://host:8000/v1` and `http://host:8000/` both mean the server at `http://host:8000`."""
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+class VllmEngine:
+    """See the module docstring. `client` is injectable (tests, a shared pool)."""
+
+    name = "vllm"
+
+    def __init__(self, route: Route, *, client: httpx.AsyncClient | None = None) -> None:
+        self.route = route
+        urls = [base_url(u) for u in route.urls] or [DEFAULT_URL]
+        self.replicas = ReplicaSet(urls, **_backoff(route.options))
+        self._client = client or make_client(route.options)
+        self._owns_client = client is None
+        self._models: dict[str, str] = {}  # replica URL -> model id it serves (discovered)
+        self.loras: dict[str, str] = dict(route.options.get("loras") or {})
+
+    def describe(self, model: str) -> str:
+        served = self.route.served_model or "served model discovered via /v1/models"
+        urls = self.replicas.urls
+        where = urls[0] if len(urls) == 1 else f"{len(urls)} replicas: {', '.join(urls)}"
+        return f"vllm {where} ({served})"
+
+    def prompt_format(self, model: str) -> PromptFormat | None:
+        # The backend's weights are unknown to us: the route's override or the catalogue decides.
+        if not self.route.prompt_format or self.route.prompt_format == "gguf":
+            return None
+        from bindings.ai.templates import get_format
+
+        return get_format(self.route.prompt_format)
+
+    def hint(self, url: str) -> str:
+        return http_errors.start_hint("vllm", url, self.route.served_model)
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
+        params = sampling_params(request)
+        return self.replicas.stream(lambda replica: self._generate_on(replica, request, params))
+
+    async def _generate_on(
+        self, replica: Replica, request: GenerationRequest, params: dict[str, Any]
+    ) -> AsyncIterator[str | Usage]:
+        url = replica.url
+        if request.lora:
+            model = self.loras.get(request.lora, request.lora)
+        else:
+            model = await self.served_model(url)
+        payload = {
+            "model": model,
+            "prompt": request.prompt,
+            **params,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        endpoint = f"{url}/v1/completions"
+        usage: dict[str, Any] | None = None
+        chunks = 0
+        events = sse_events(self._client, endpoint, payload, backend="vllm", hint=self.hint(url))
+        async with aclosing(events):
+            async for event in events:
+                if event is DONE:
+                    break
+                assert isinstance(event, dict)
+                if "error" in event or event.get("object") == "error":
+                    raise http_errors.from_stream_error(event, url=endpoint)
+                choices = event.get("choices")
+                if not isinstance(choices, list):
+                    raise http_errors.malformed(endpoint, f"frame without choices: {event!r}"[:300])
+                for choice in choices:
+                    text = choice.get("text") if isinstance(choice, dict) else None
+                    if text:
+                        chunks += 1
+                        yield text
+                if event.get("usage"):
+                    usage = event["usage"]
+            else:
+                raise http_errors.malformed(endpoint, "the stream ended before `data: [DONE]`")
+        yield _usage(usage, chunks, endpoint)
+
+    async def served_model(self, url: str) -> str:
+        """The model name to send: the route's `served_model`, else what `/v1/models` lists."""
+        if self.route.served_model:
+            return self.route.served_model
+        if url not in self._models:
+            data, _ = await get_json(
+                self._client, f"{url}/v1/models", backend="vllm", hint=self.hint(url)
+            )
+            models = data.get("data") if isinstance(data, dict) else None
+            if not models or not isinstance(models[0], dict) or "id" not in models[0]:
+                raise AiError(3043, f"backend {url}/v1/models lists no model to serve")
+            self._models[url] = str(models[0]["id"])
+        return self._models[url]
+
+    async def health(self) -> Health:
+        return summarize("vllm", await self.health_all())
+
+    async def health_all(self) -> list[Health]:
+        """One `Health` per replica: up/down, the model it serves, latency."""
+        return await self.replicas.check(self._probe)
+
+    async def _probe(self, replica: Replica) -> str:
+        url, hint = replica.url, self.hint(replica.url)
+        timeout = float(self.route.options.get("health_timeout", 3.0))
+        try:
+            answer = await self._client.get(f"{url}/health", timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise http_errors.from_transport(exc, url=url, backend="vllm", hint=hint) from exc
+        # vLLM answers 200 when its engine is alive, 500 when it died; servers without
+        # /health (404) are judged by /v1/models alone.
+        if answer.status_code != 404 and answer.status_code >= 300:
+            raise http_errors.from_status(answer.status_code, answer.content, url=f"{url}/health")
+        self._models.pop(url, None)
+        data, _ = await get_json(
+            self._client, f"{url}/v1/models", backend="vllm", hint=hint, timeout=timeout
+        )
+        ids = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)]
+        served = self.route.served_model
+        if served and ids and served not in ids:
+            raise AiError(3043, f"serves {', '.join(map(str, ids))}, not {served}")
+        return f"serving {served or (ids[0] if ids else 'no model')}"
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
+def _usage(usage: dict[str, Any] | None, chunks: int, url: str) -> Usage:
+    if usage is None:
+        # A server that ignores include_usage: one streamed chunk per token is the norm.
+        return Usage(prompt_tokens=0, completion_tokens=chunks)
+    try:
+        return Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+    except (TypeError, ValueError):
+        raise http_errors.malformed(url, f"usage is not token counts: {usage!r}") from None
+
+
+def _backoff(options: dict[str, Any]) -> dict[str, float]:
+    return {
+        "backoff": float(options.get("retry_backoff", 1.0)),
+        "max_backoff": float(options.get("retry_max_backoff", 30.0)),
+    }

@@ -1,0 +1,259 @@
+"""A protocol-faithful fake vLLM OpenAI-compatible server (starlette), for tests and benches.
+
+Written from vLLM's own sources (read, not copied):
+- `vllm/entrypoints/openai/completion/protocol.py` (`CompletionRequest` fields, `stream_options`
+  only with `stream=True`, `max_tokens` default 16), and `CompletionStreamResponse` frames:
+  `{"id": "cmpl-...", "object": "text_completion", "created", "model", "choices":
+  [{"index", "text", "logprobs", "finish_reason", "stop_reason"}]}`, then with
+  `include_usage` a last frame with `"choices": []` and `"usage"`, then `data: [DONE]`.
+- `vllm/sampling_params.py` `_verify_args` (messages: "top_p must be in (0, 1], got 1.5.",
+  "temperature must be in [0, 2], got 3.0.", "repetition_penalty must be greater than
+  zero, got 0.0.", "presence_penalty must be in [-2, 2], got ...", "max_tokens must be at
+  least 1, got 0.", "stop cannot contain an empty string.").
+- the error body `ErrorResponse` (`{"error": {"message", "type", "param", "code"}}`; older
+  releases flat `{"object": "error", "message", "type", "param", "code"}`), 404
+  "The model `x` does not exist.", and the context-length 400 "This model's maximum
+  context length is N tokens. However, you requested M tokens (...)".
+- `/health` (200, empty body) and `/v1/models` (`{"object": "list", "data": [{"id", ...}]}`).
+
+The tokenizer is whitespace words; replies are scripted. Knobs (attributes) script
+failures, and counters record what happened (requests received, disconnects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class FakeVllm:
+    model: str = "TheBloke/Llama-2-13B-chat-AWQ"
+    loras: tuple[str, ...] = ()
+    reply: str = "Hello from the fake vLLM server, one word at a time."
+    max_model_len: int = 4096
+    token_delay: float = 0.0
+    error_style: str = "nested"  # "nested" (current vLLM) or "flat" (older releases)
+    # scripted failures
+    fail_status: int | None = None  # answer every completion with this status
+    fail_message: str = "scripted failure"
+    error_after: int | None = None  # emit an error frame after this many tokens
+    malformed_after: int | None = None  # emit a non-JSON frame after this many tokens
+    hang_after: int | None = None  # stop sending (but keep the connection) after N tokens
+    no_done: bool = False  # end the stream without `data: [DONE]`
+    no_usage: bool = False  # ignore stream_options.include_usage (like some servers)
+    health_status: int = 200
+    # records
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    disconnects: int = 0
+    completed: int = 0
+    active: int = 0
+    tokens_sent: int = 0
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/health", self.health),
+                Route("/v1/models", self.list_models),
+                Route("/v1/completions", self.completions, methods=["POST"]),
+            ]
+        )
+
+    async def health(self, request: Request) -> Response:
+        return Response(status_code=self.health_status)
+
+    async def list_models(self, request: Request) -> Response:
+        now = int(time.time())
+        data = [
+            {
+                "id": name,
+                "object": "model",
+                "created": now,
+                "owned_by": "vllm",
+                "root": name,
+                "parent": None if name == self.model else self.model,
+                "max_model_len": self.max_model_len,
+            }
+            for name in (self.model, *self.loras)
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    def error(self, status: int, message: str, kind: str, param: str | None = None) -> Response:
+        body = {"message": message, "type": kind, "param": param, "code": status}
+        if self.error_style == "flat":
+            return JSONResponse({"object": "error", **body}, status_code=status)
+        return JSONResponse({"error": body}, status_code=status)
+
+    def validate(self, body: dict[str, Any]) -> str | None:
+        """vLLM's checks, in its order and wording; None when the request is valid."""
+        if body.get("stream_options") and not body.get("stream"):
+            return "Stream options can only be defined when `stream=True`."
+        if not body.get("prompt"):
+            return "Either prompt or prompt_embeds must be provided and non-empty."
+        for name in ("presence_penalty", "frequency_penalty"):
+            value = body.get(name)
+            if value is not None and not -2.0 <= value <= 2.0:
+                return f"{name} must be in [-2, 2], got {float(value)}."
+        rep = body.get("repetition_penalty")
+        if rep is not None and rep <= 0:
+            return f"repetition_penalty must be greater than zero, got {float(rep)}."
+        temp = body.get("temperature")
+        if temp is not None and temp < 0:
+            return f"temperature must be non-negative, got {float(temp)}."
+        if temp is not None and temp > 2:
+            return f"temperature must be in [0, 2], got {float(temp)}."
+        top_p = body.get("top_p")
+        if top_p is not None and not 0 < top_p <= 1:
+            return f"top_p must be in (0, 1], got {float(top_p)}."
+        top_k = body.get("top_k")
+        if top_k is not None and top_k < -1:
+            return f"top_k must be 0 (disable), or at least 1, got {top_k}."
+        max_tokens = body.get("max_tokens", 16)
+        if max_tokens is not None and max_tokens < 1:
+            return f"max_tokens must be at least 1, got {max_tokens}."
+        stop = body.get("stop") or []
+        if any(not s for s in ([stop] if isinstance(stop, str) else stop)):
+            return "stop cannot contain an empty string."
+        return None
+
+    async def completions(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return self.error(400, "Invalid JSON body", "BadRequestError")
+        self.requests.append(body)
+        if self.fail_status is not None:
+            kind = {429: "RateLimitError", 503: "ServiceUnavailableError"}.get(
+                self.fail_status, "InternalServerError"
+            )
+            return self.error(self.fail_status, self.fail_message, kind)
+        if body.get("model") not in (self.model, *self.loras):
+            return self.error(
+                404, f"The model `{body.get('model')}` does not exist.", "NotFoundError", "model"
+            )
+        problem = self.validate(body)
+        if problem:
+            return self.error(400, problem, "BadRequestError")
+        prompt_tokens = len(str(body["prompt"]).split())
+        max_tokens = body.get("max_tokens") or 16
+        if prompt_tokens + max_tokens > self.max_model_len:
+            return self.error(
+                400,
+                f"This model's maximum context length is {self.max_model_len} tokens. However, "
+                f"you requested {prompt_tokens + max_tokens} tokens ({prompt_tokens} in the "
+                f"messages, {max_tokens} in the completion). Please reduce the length of the "
+                "messages or completion.",
+                "BadRequestError",
+            )
+        tokens, finish = self.tokens(body, max_tokens)
+        ident = f"cmpl-{uuid.uuid4().hex}"
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(tokens),
+            "total_tokens": prompt_tokens + len(tokens),
+        }
+        if not body.get("stream"):
+            self.completed += 1
+            return JSONResponse(
+                {
+                    "id": ident,
+                    "object": "text_completion",
+                    "created": int(time.time()),
+                    "model": body["model"],
+                    "usage": usage,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "text": "".join(tokens),
+                            "logprobs": None,
+                            "finish_reason": finish,
+                            "stop_reason": None,
+                        }
+                    ],
+                }
+            )
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return StreamingResponse(
+            self.stream(ident, body["model"], tokens, finish, usage, include_usage),
+            media_type="text/event-stream",
+        )
+
+    def tokens(self, body: dict[str, Any], max_tokens: int) -> tuple[list[str], str]:
+        words = self.reply.split(" ")
+        text_tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        finish = "stop"
+        if len(text_tokens) > max_tokens:
+            text_tokens, finish = text_tokens[:max_tokens], "length"
+        stops = body.get("stop") or []
+        for i in range(len(text_tokens)):
+            so_far = "".join(text_tokens[: i + 1])
+            if any(s in so_far for s in ([stops] if isinstance(stops, str) else stops)):
+                return text_tokens[:i], "stop"
+        return text_tokens, finish
+
+    async def stream(self, ident, model, tokens, finish, usage, include_usage):
+        def frame(choices: list[dict[str, Any]], **extra: Any) -> str:
+            chunk = {
+                "id": ident,
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": choices,
+                **extra,
+            }
+            return f"data: {json.dumps(chunk)}\n\n"
+
+        self.active += 1
+        finished = False
+        try:
+            for i, token in enumerate(tokens):
+                if self.error_after is not None and i == self.error_after:
+                    err = {
+                        "message": "CUDA out of memory",
+                        "type": "InternalServerError",
+                        "param": None,
+                        "code": 500,
+                    }
+                    yield f"data: {json.dumps({'error': err})}\n\n"
+                    yield "data: [DONE]\n\n"
+                    finished = True
+                    return
+                if self.malformed_after is not None and i == self.malformed_after:
+                    yield "data: {not json\n\n"
+                if self.hang_after is not None and i == self.hang_after:
+                    await asyncio.sleep(3600)
+                if self.token_delay:
+                    await asyncio.sleep(self.token_delay)
+                last = i == len(tokens) - 1
+                yield frame(
+                    [
+                        {
+                            "index": 0,
+                            "text": token,
+                            "logprobs": None,
+                            "finish_reason": finish if last else None,
+                            "stop_reason": None,
+                        }
+                    ]
+                )
+                self.tokens_sent += 1
+            if include_usage and not self.no_usage:
+                yield frame([], usage=usage)
+            if not self.no_done:
+                yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            self.active -= 1
+            if finished:
+                self.completed += 1
+            else:
+                self.disconnects += 1
