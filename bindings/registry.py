@@ -22,12 +22,12 @@ log = logging.getLogger("edge.bindings")
 #: kind -> module implementing `build(spec, host)`.
 BINDINGS: dict[str, str] = {
     "ai": "bindings.ai.binding",
+    "kv_namespaces": "bindings.kv",
 }
 
 #: kinds Cloudflare has that the emulator recognises but does not emulate yet.
 PENDING: frozenset[str] = frozenset(
     {
-        "kv_namespaces",
         "d1_databases",
         "r2_buckets",
         "durable_objects",
@@ -44,6 +44,8 @@ PENDING: frozenset[str] = frozenset(
         "workflows",
         "version_metadata",
         "assets",
+        "pipelines",
+        "secrets_store_secrets",
     }
 )
 

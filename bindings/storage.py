@@ -1,0 +1,86 @@
+"""Local persistence shared by the KV, D1 and R2 bindings: SQLite files off the event loop.
+
+Each store lives under the emulator's state folder (`.wrangler/state` or `--persist-to`),
+in a `v3/<kind>/...` layout like Miniflare's, so deleting that folder resets everything.
+One worker thread per database file runs every query in order: `sqlite3` connections
+belong to the thread that made them, and serialising writes avoids `database is locked`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class SqliteFile:
+    """One SQLite database used from async code; `await db.run(fn)` calls `fn(connection)`
+    on the database's own thread and returns its result (exceptions propagate)."""
+
+    def __init__(self, path: Path, schema: str = "") -> None:
+        self.path = Path(path)
+        self._schema = schema
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-sqlite")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: autocommit, transactions only where we open them.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if self._schema:
+                conn.executescript(self._schema)
+            self._local.conn = conn
+            self._connections.append(conn)
+        return conn
+
+    def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` synchronously on the database thread (for non-async callers)."""
+        return self._executor.submit(lambda: fn(self._connection())).result()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+
+    def close(self) -> None:
+        def _close() -> None:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+            self._local.conn = None
+
+        self._executor.submit(_close).result()
+        self._executor.shutdown(wait=True)
+
+
+def safe_name(name: str) -> str:
+    """A namespace id / bucket name as one path component (no separators, no `..`)."""
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return cleaned.strip(".") or "_"
+
+
+def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `fn(conn)` in one transaction: all of it commits, or none of it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def shared_db(host: Any, key: str, path: Path, schema: str) -> SqliteFile:
+    """One `SqliteFile` per path for the whole dev session (kept across hot reloads)."""
+    return host.shared(key, lambda: SqliteFile(path, schema))
