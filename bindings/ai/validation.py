@@ -1,7 +1,9 @@
 """Input validation against a model's published JSON Schema, with Cloudflare's messages.
 
 One compiled `jsonschema` validator per schema (cached by the schema's JSON text, so an
-entry reloaded unchanged keeps its validator). The schemas have no `$schema`, so they
+entry reloaded unchanged keeps its validator); valid inputs are recognised by its Rust
+port `jsonschema_rs` (~1 µs instead of ~200), and only invalid ones pay for the Python
+validator, which words the error. The schemas have no `$schema`, so they
 are read as JSON Schema 2020-12: `true` is not an integer, `256.0` is (and is passed on
 as `256`). The schema is what Cloudflare publishes; nothing is added or relaxed.
 
@@ -41,6 +43,11 @@ from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.validators import validator_for
 
 from bindings.ai.errors import AiError
+
+try:  # Rust validator for the hot path; `jsonschema` stays the authority and the wording.
+    import jsonschema_rs
+except ImportError:  # pragma: no cover - a declared dependency, but optional here
+    jsonschema_rs = None
 
 
 @dataclass(frozen=True)
@@ -83,11 +90,26 @@ class InputValidator:
         subs = schema.get("oneOf") or schema.get("anyOf")
         self._branches = [_branch(schema, sub) for sub in subs] if subs else [_branch(schema, {})]
         self._branch_validators = [cls(sub) for sub in subs] if subs else None
+        self._fast = None
+        if jsonschema_rs is not None and cls is Draft202012Validator:
+            try:
+                self._fast = jsonschema_rs.Draft202012Validator(dict(schema))
+            except Exception:  # a schema the Rust port cannot compile: Python only
+                self._fast = None
+
+    def _fast_valid(self, inputs: Any) -> bool:
+        if self._fast is None:
+            return False
+        try:
+            return self._fast.is_valid(inputs)
+        except Exception:  # values that are not JSON (bytes, objects): Python decides
+            return False
 
     def check(self, inputs: Any) -> Checked:
-        errors = list(self._validator.iter_errors(inputs))
-        if errors:
-            raise AiError(5006, "Error: " + self._describe(errors, inputs))
+        if not self._fast_valid(inputs):
+            errors = list(self._validator.iter_errors(inputs))
+            if errors:
+                raise AiError(5006, "Error: " + self._describe(errors, inputs))
         index = self._matched(inputs)
         branch = self._branches[index]
         out: dict[str, Any] = {}
