@@ -1,0 +1,280 @@
+"""`POST /client/v4/accounts/{account_id}/ai/v1/chat/completions`: the OpenAI-compatible API.
+
+Cloudflare documents OpenAI-compatible endpoints for chat completions and embeddings
+(https://developers.cloudflare.com/workers-ai/configuration/open-ai-compatibility/): the
+OpenAI SDKs work with `base_url=.../accounts/{account_id}/ai/v1` and a catalogue model
+name. Bodies follow OpenAI's Chat Completions API: `chat.completion` objects, streamed
+`chat.completion.chunk` frames ending in `data: [DONE]`, and a usage-only last chunk
+when `stream_options.include_usage` is set.
+
+OpenAI parameter -> catalogue input (then validated by the model's own JSON Schema, so
+out-of-range values get the same 5006 errors as `env.AI.run`):
+
+| OpenAI                                   | Workers AI input                         |
+|------------------------------------------|------------------------------------------|
+| `messages` (text parts joined)           | `messages` (`developer` role -> `system`) |
+| `max_completion_tokens` / `max_tokens`   | `max_tokens`                             |
+| `temperature`, `top_p`, `seed`           | same names                               |
+| `frequency_penalty`, `presence_penalty`  | same names                               |
+| `tools`                                  | `tools` (when the model's schema has it) |
+| `stop` (string or list)                  | applied here to the generated text       |
+| `n`                                      | only 1                                   |
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bindings.ai.errors import AiError
+from bindings.ai.rest.envelope import ApiError, check_token, read_json_object
+from bindings.ai.rest.sse import SSEResponse, frame
+from bindings.ai.rest.stops import StopScanner
+
+_SAMPLING = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
+_ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error"}
+
+
+def openai_error(code: int | str, message: str, status: int) -> JSONResponse:
+    """OpenAI's error body: `{"error": {"message", "type", "param", "code"}}`."""
+    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError.from_ai(AiError(5006, f"Error: {message}"))
+
+
+@dataclass
+class ChatRequest:
+    model: str
+    inputs: dict[str, Any]
+    stream: bool = False
+    include_usage: bool = False
+    stops: list[str] = field(default_factory=list)
+
+
+def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
+    """Map an OpenAI chat-completions body onto catalogue inputs (see the module table)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad(
+            "'model' is required: a catalogue model name, e.g. @cf/meta/llama-2-7b-chat-fp16"
+        )
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _bad("'messages' is required: a non-empty array of {role, content} objects")
+    inputs: dict[str, Any] = {"messages": [_message(m, i) for i, m in enumerate(messages)]}
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None:
+        inputs["max_tokens"] = max_tokens
+    for name in _SAMPLING:
+        if body.get(name) is not None:
+            inputs[name] = body[name]
+    if body.get("tools"):
+        inputs["tools"] = body["tools"]
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise _bad("'n' must be 1: one choice per request")
+    stream = body.get("stream") or False
+    if not isinstance(stream, bool):
+        raise _bad("'stream' must be a boolean")
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise _bad("'stream_options' must be an object")
+    return ChatRequest(
+        model=model,
+        inputs=inputs,
+        stream=stream,
+        include_usage=bool(options.get("include_usage")) and stream,
+        stops=_stops(body.get("stop")),
+    )
+
+
+def _message(message: Any, index: int) -> dict[str, Any]:
+    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+        raise _bad(f"messages[{index}] must be an object with a string 'role'")
+    role = "system" if message["role"] == "developer" else message["role"]
+    content = message.get("content")
+    if content is None:
+        content = ""
+    elif isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise _bad(f"messages[{index}].content: only text parts are supported")
+            texts.append(str(part.get("text", "")))
+        content = "".join(texts)
+    elif not isinstance(content, str):
+        raise _bad(f"messages[{index}].content must be a string or an array of text parts")
+    return {"role": role, "content": content}
+
+
+def _stops(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop) and len(stop) <= 4:
+        return stop
+    raise _bad("'stop' must be a string or an array of at most 4 strings")
+
+
+async def chat_completions(request: Request) -> Response:
+    state = request.app.state
+    check_token(request, state.api_token)
+    chat = parse_chat_request(await read_json_object(request, state.max_body_bytes))
+    service = state.service
+    max_tokens = _effective_max_tokens(service, chat)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    head = {"id": completion_id, "created": created, "model": chat.model}
+    if chat.stream:
+        stream = await service.run(chat.model, {**chat.inputs, "stream": True})
+        frames = _chunk_frames(stream, chat, head, max_tokens)
+        return SSEResponse(frames, on_close=stream.aclose)
+    if chat.stops:
+        stream = await service.run(chat.model, {**chat.inputs, "stream": True})
+        text_parts: list[str] = []
+        usage: dict[str, int] | None = None
+        finish = "stop"
+        try:
+            async for kind, value in _scan(stream, chat.stops, max_tokens):
+                if kind == "text":
+                    text_parts.append(value)
+                elif kind == "usage":
+                    usage = value
+                else:
+                    finish = value
+        finally:
+            await stream.aclose()
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(text_parts)}
+    else:
+        result = await service.run(chat.model, chat.inputs)
+        usage = dict(result.get("usage") or {}) or None
+        message = {"role": "assistant", "content": result.get("response") or ""}
+        finish = _finish(usage, max_tokens)
+        if result.get("tool_calls"):
+            message["tool_calls"] = [_tool_call(c) for c in result["tool_calls"]]
+            finish = "tool_calls"
+    body = {
+        **head,
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+    return JSONResponse(body)
+
+
+async def embeddings(request: Request) -> Response:
+    """Cloudflare serves `/v1/embeddings` for its embedding models; edge's engines do not."""
+    state = request.app.state
+    check_token(request, state.api_token)
+    body = await read_json_object(request, state.max_body_bytes)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("'model' is required: a catalogue model name")
+    entry = state.service.catalogue.get(model)
+    raise ApiError.from_ai(
+        AiError(
+            5016,
+            f"{model} is a {entry.task_name!r} model; edge's engines do not compute embeddings",
+        )
+    )
+
+
+def _effective_max_tokens(service: Any, chat: ChatRequest) -> int | None:
+    """`max_tokens` after the schema's default, to tell "length" from "stop" finishes."""
+    from bindings.ai.validation import validate_inputs
+
+    entry = service.catalogue.get(chat.model)
+    validated = validate_inputs(entry, chat.inputs)
+    value = validated.get("max_tokens")
+    return value if isinstance(value, int) else None
+
+
+def _finish(usage: dict[str, Any] | None, max_tokens: int | None) -> str:
+    if usage and max_tokens and usage.get("completion_tokens", 0) >= max_tokens:
+        return "length"
+    return "stop"
+
+
+def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    arguments = call.get("arguments", {})
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments)
+    return {
+        "id": f"call_{uuid.uuid4().hex[:24]}",
+        "type": "function",
+        "function": {"name": call.get("name", ""), "arguments": arguments},
+    }
+
+
+async def _scan(stream: Any, stops: list[str], max_tokens: int | None) -> AsyncIterator[tuple]:
+    """("text", str)... then ("usage", dict) and ("finish", reason), from `AiStream.chunks()`."""
+    scanner = StopScanner(stops)
+    usage: dict[str, int] | None = None
+    chunks = 0
+    async for item in stream.chunks():
+        if isinstance(item, str):
+            chunks += 1
+            text = scanner.feed(item)
+            if text:
+                yield "text", text
+            if scanner.stopped:
+                # the engine is stopped before its usage trailer: count what it produced
+                # (engines yield about one token per chunk); the prompt count is unknown
+                usage = {"prompt_tokens": 0, "completion_tokens": chunks, "total_tokens": chunks}
+                break
+        else:
+            usage = item.as_dict() if hasattr(item, "as_dict") else dict(item)
+    tail = scanner.flush()
+    if tail:
+        yield "text", tail
+    if usage is not None:
+        yield "usage", usage
+    yield "finish", "stop" if scanner.stopped else _finish(usage, max_tokens)
+
+
+async def _chunk_frames(
+    stream: Any, chat: ChatRequest, head: dict[str, Any], max_tokens: int | None
+) -> AsyncIterator[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        body: dict[str, Any] = {**head, "object": "chat.completion.chunk", "choices": [choice]}
+        if chat.include_usage:
+            body["usage"] = None
+        return frame(json.dumps(body))
+
+    yield chunk({"role": "assistant", "content": ""}, None)
+    usage: dict[str, int] | None = None
+    try:
+        async for kind, value in _scan(stream, chat.stops, max_tokens):
+            if kind == "text":
+                yield chunk({"content": value}, None)
+            elif kind == "usage":
+                usage = value
+            else:
+                yield chunk({}, value)
+    except AiError as err:
+        error = {"message": str(err), "type": "server_error", "param": None, "code": err.code}
+        yield frame(json.dumps({"error": error}))
+    else:
+        if chat.include_usage:
+            empty = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+            last = {
+                **head,
+                "object": "chat.completion.chunk",
+                "choices": [],
+                "usage": usage or empty,
+            }
+            yield frame(json.dumps(last))
+    yield frame("[DONE]")

@@ -1,0 +1,141 @@
+"""The catalogue pages: `/` (and `/models`) lists the models, `/models/{model}` is one
+model's page, structured like Cloudflare's (e.g. developers.cloudflare.com/workers-ai/
+models/llama-2-13b-chat-awq/): header, usage snippets, parameters, API schemas, and a
+playground that streams from this API's SSE endpoint. jinja2 with autoescape; the CSS
+and the playground's JavaScript are inline, nothing loads from the network.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from bindings.ai.errors import AiError
+from bindings.ai.rest import schema_view
+from bindings.ai.rest.snippets import accepts_messages, snippets
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("bindings.ai.rest", "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+#: the account id the pages' own requests use (any value works locally)
+PAGE_ACCOUNT = "local"
+
+
+def render(name: str, **context: Any) -> str:
+    return _env.get_template(name).render(**context)
+
+
+def _property(entry: Any, prop: str) -> str | None:
+    for item in (entry.frontmatter.get("model") or {}).get("properties") or []:
+        if item.get("property_id") == prop:
+            return str(item.get("value"))
+    return None
+
+
+def _engines(service: Any) -> dict[str, str]:
+    """model -> engine label, from `AiService.describe()` ("<model> → <label>")."""
+    try:
+        lines = service.describe()
+    except Exception:  # the banner text is a nicety; a page never fails for it
+        return {}
+    labels = {}
+    for line in lines:
+        model, sep, label = str(line).partition(" → ")
+        if sep:
+            labels[model.strip()] = label.strip()
+    return labels
+
+
+def _card(entry: Any, engines: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "short": entry.name.rsplit("/", 1)[-1],
+        "description": entry.description,
+        "task": entry.task_name,
+        "author": entry.author,
+        "tags": list(entry.tags or []),
+        "beta": (_property(entry, "beta") or "").lower() == "true",
+        "engine": engines.get(entry.name, ""),
+    }
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def index(request: Request) -> Response:
+    service = request.app.state.service
+    engines = _engines(service)
+    cards = [_card(entry, engines) for entry in sorted(service.catalogue.entries(), key=_order)]
+    tasks = sorted({card["task"] for card in cards if card["task"]})
+    html = render("index.html", models=cards, tasks=tasks, base_url=_base_url(request))
+    return HTMLResponse(html)
+
+
+def _order(entry: Any) -> tuple:
+    return (entry.task_name or "", entry.name)
+
+
+async def model_page(request: Request) -> Response:
+    service = request.app.state.service
+    if not request.path_params["model"]:
+        return await index(request)
+    try:
+        entry = service.catalogue.get(request.path_params["model"])
+    except AiError as err:
+        return error_page(request, str(err), 404)
+    base = _base_url(request)
+    card = _card(entry, _engines(service))
+    links = [
+        (label, value)
+        for label, prop in (("More information", "info"), ("Terms and license", "terms"))
+        if (value := _property(entry, prop))
+    ]
+    inputs = schema_view.top_level(entry.input_schema)
+    context = {
+        "model": card,
+        "links": links,
+        "snippets": snippets(entry.name, entry.input_schema, base),
+        "inputs": inputs,
+        "outputs": schema_view.top_level(entry.output_schema),
+        "input_json": json.dumps(entry.input_schema, indent=2),
+        "output_json": json.dumps(entry.output_schema, indent=2),
+        "chat": accepts_messages(entry.input_schema),
+        "defaults": _playground_defaults(inputs),
+        "run_url": f"{base}/client/v4/accounts/{PAGE_ACCOUNT}/ai/run/{entry.name}",
+        "needs_token": request.app.state.api_token is not None,
+        "base_url": base,
+    }
+    return HTMLResponse(render("model.html", **context))
+
+
+def _playground_defaults(forms: list[schema_view.Param]) -> dict[str, str]:
+    """The playground's initial max_tokens / temperature: the schema's defaults."""
+    found: dict[str, str] = {"max_tokens": "256", "temperature": ""}
+    for form in forms:
+        for child in form.children:
+            if child.name in found:
+                for label, value in child.facts:
+                    if label == "default":
+                        found[child.name] = value
+    return found
+
+
+def error_page(request: Request, message: str, status: int) -> Response:
+    html = render("error.html", message=message, status=status, base_url=_base_url(request))
+    return HTMLResponse(html, status_code=status)
+
+
+#: (path, endpoint) pairs, all GET.
+ROUTES = [
+    ("/", index),
+    ("/models", index),
+    ("/models/{model:path}", model_page),
+]
