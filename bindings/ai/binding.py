@@ -1,0 +1,110 @@
+"""`env.AI`: the Workers AI binding object a worker sees (`[ai] binding = "AI"`).
+
+Mirrors workerd's `Ai` class (`src/cloudflare/internal/ai-api.ts`): `run(model, inputs,
+options)` returns the result object, or the SSE stream with `stream: true`, or, with
+`options={"returnRawResponse": True}`, a `Response` carrying either (errors included,
+as their JSON body and HTTP status, rather than raised); `models(params)` searches the
+catalogue; `lastRequestId` / `aiGatewayLogId` are set after each run. Every instance
+shares one `AiService` per dev session (`host.shared("ai", ...)`), so engines and
+loaded models survive hot reloads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from bindings.ai.errors import AiError
+from bindings.ai.service import AiService
+from bindings.ai.streaming import AiStream
+from emulator.sdk.attrdict import AttrDict
+
+
+class Ai:
+    """The `env.AI` object. `await env.AI.run(...)`, `await env.AI.models(...)`."""
+
+    def __init__(self, service: AiService) -> None:
+        self._service = service
+        self.lastRequestId: str | None = None
+        self.aiGatewayLogId: str | None = None
+
+    @property
+    def service(self) -> AiService:
+        return self._service
+
+    async def run(
+        self, model: str, inputs: Any = None, options: Mapping[str, Any] | None = None
+    ) -> AttrDict | AiStream | Any:
+        """Run `model` on `inputs`; raises `AiError` (`"5006: ..."`) like Cloudflare."""
+        request_id = self.lastRequestId = str(uuid.uuid4())
+        raw = bool(options.get("returnRawResponse")) if isinstance(options, Mapping) else False
+        if not raw:
+            return await self._service.run(model, inputs, _plain(options))
+        try:
+            result = await self._service.run(model, inputs, _plain(options))
+        except AiError as exc:
+            return _error_response(exc, request_id)
+        return _result_response(result, request_id)
+
+    async def models(self, params: Mapping[str, Any] | None = None) -> list[AttrDict]:
+        """Catalogue records in the REST `/ai/models/search` shape."""
+        return await self._service.models(params)
+
+    def gateway(self, gateway_id: str) -> Any:
+        raise NotImplementedError(
+            f"env.AI.gateway({gateway_id!r}): AI Gateway is not emulated by edge; "
+            "call env.AI.run() directly"
+        )
+
+    def autorag(self, autorag_id: str | None = None) -> Any:
+        raise NotImplementedError("env.AI.autorag(): AutoRAG is not emulated by edge")
+
+    def toMarkdown(self, *args: Any, **kwargs: Any) -> Any:  # Cloudflare's name
+        raise NotImplementedError("env.AI.toMarkdown(): document conversion is not emulated")
+
+    # The dev server's hooks (see bindings.registry).
+    def describe(self) -> list[str]:
+        return self._service.describe()
+
+    async def startup(self) -> None:
+        await self._service.startup()
+
+    def __repr__(self) -> str:
+        return "<Ai binding (Workers AI, local engines)>"
+
+
+def build(spec: Any, host: Any) -> Ai:
+    """`env.<spec.name>` for an `[ai]` binding: a view on the session's shared service."""
+    service = host.shared("ai", lambda: AiService.from_options(host.options))
+    return Ai(service)
+
+
+def _plain(options: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if options is None or not isinstance(options, Mapping):
+        return options  # the service reports a non-mapping clearly
+    return {k: v for k, v in options.items() if k != "returnRawResponse"}
+
+
+def _result_response(result: AttrDict | AiStream, request_id: str) -> Any:
+    from emulator.sdk import Response
+
+    headers = {"cf-ai-req-id": request_id}
+    if isinstance(result, AiStream):
+        headers["content-type"] = "text/event-stream"
+        return Response(result, headers=headers)
+    return Response.json(result.to_py(), headers=headers)
+
+
+def _error_response(error: AiError, request_id: str) -> Any:
+    from emulator.sdk import Response
+
+    # The body the binding's upstream answers with (what ai-api.ts's _parseError reads).
+    body = {
+        "internalCode": error.code,
+        "name": "InferenceUpstreamError",
+        "message": str(error),
+        "description": error.description,
+        "errors": [error.to_envelope_error()],
+    }
+    return Response.json(body, status=error.status, headers={"cf-ai-req-id": request_id})

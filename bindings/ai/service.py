@@ -1,0 +1,321 @@
+"""The Workers AI service: catalogue + validation + routing + engines, shared by `env.AI`,
+the REST API and `edge ai`. One per dev session (it survives hot reloads).
+
+`run()` follows Cloudflare's binding (workerd `src/cloudflare/internal/ai-api.ts`):
+look the model up (5007), validate the inputs against its schema (5006; nothing invalid
+reaches an engine), drop and log once the keys the schema does not declare, template
+the prompt for the weights actually served (`bindings.ai.request`), generate, and
+answer `{"response", "usage"}` or, with `stream: true`, an `AiStream` of SSE frames.
+The third argument takes Cloudflare's `AiOptions`; those with no local meaning are
+accepted and noted once in the dev log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from bindings.ai.engines import create_engine
+from bindings.ai.engines.base import Engine, Health, PromptFormat
+from bindings.ai.errors import AiError, bad_input, internal
+from bindings.ai.request import build_request, choose_prompt_format
+from bindings.ai.routing import Route, RouteError, RouteLayer, RouteTable, describe_route
+from bindings.ai.streaming import AiStream, as_ai_error
+from emulator.sdk.attrdict import AttrDict
+
+log = logging.getLogger("edge.ai")
+
+#: `AiOptions` keys (workerd's ai-api.ts and workers-types) -> what they do here.
+RUN_OPTIONS: dict[str, str] = {
+    "returnRawResponse": "supported: run() returns a Response",
+    "gateway": "AI Gateway (caching, logging, rate limits) is not emulated; "
+    "requests go straight to the local engine",
+    "prefix": "no effect locally (Cloudflare prefixes the model id header with it)",
+    "extraHeaders": "no effect locally (Cloudflare adds them to its upstream request)",
+    "sessionOptions": "deprecated on Cloudflare; no effect",
+    "signal": "not honoured: close the returned stream to stop a generation",
+    "queueRequest": "batch queueing is not emulated; the request runs immediately",
+    "tags": "no effect locally (Cloudflare attaches them to its analytics)",
+    "websocket": "not emulated; the request runs over the ordinary path",
+}
+
+#: `env.AI.models()` search parameters (workerd's `AiModelsSearchParams`).
+SEARCH_PARAMS = ("search", "task", "author", "page", "per_page", "source", "hide_experimental")
+
+HEALTH_TIMEOUT = 10.0
+
+
+class AiService:
+    """See the module docstring. Engines are created lazily, one per route key, shared."""
+
+    def __init__(
+        self,
+        catalogue: Any,
+        routes: RouteTable | None = None,
+        *,
+        engine_factory: Callable[[Route], Engine] = create_engine,
+    ) -> None:
+        self.catalogue = catalogue
+        self.routes = routes if routes is not None else RouteTable()
+        self._engine_factory = engine_factory
+        self._engines: dict[tuple, Engine] = {}
+        self._formats: dict[tuple, PromptFormat] = {}
+        self._noted: set[Any] = set()
+        self._started = False
+        self.last_health: dict[str, list[Health]] = {}
+
+    @classmethod
+    def from_options(
+        cls, options: dict[str, Any] | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> AiService:
+        """Build from emulator-wide settings (`host.options`): `ai_routes` (CLI flags),
+        `local` (edge.toml: `[ai] catalogue`, `[ai.routes]`), `root`; plus `EDGE_AI_ROUTES`."""
+        from bindings.ai.catalogue import load_catalogue
+
+        options = options or {}
+        local_ai = (options.get("local") or {}).get("ai") or {}
+        root = Path(options.get("root") or ".")
+        extra = _as_list(options.get("ai_catalogue_dirs")) + _as_list(local_ai.get("catalogue"))
+        catalogue = load_catalogue([root / Path(d) for d in extra])
+        env = dict(os.environ if environ is None else environ)
+        return cls(catalogue, RouteTable.from_options(options, env))
+
+    # --- routing and engines -------------------------------------------------------------
+
+    def set_engine(self, model: str, engine: Engine) -> Route:
+        """Serve `model` (a name, glob or `*`) with an engine built in Python (tests,
+        the pytest harness), ahead of every configured route."""
+        route = Route(model=model, engine=engine.name, options={"instance": id(engine)})
+        layer = self.routes.layers[0] if self.routes.layers else None
+        if layer is None or layer.source != "python":
+            self.routes.layers.insert(0, RouteLayer("python", (route,)))
+        else:
+            self.routes.layers[0] = RouteLayer("python", (*layer.routes, route))
+        self._engines[_engine_key(route)] = engine
+        self._formats.clear()
+        return route
+
+    def route_for(self, model: str) -> Route:
+        return self.routes.resolve(model)
+
+    def engine_for(self, route: Route) -> Engine:
+        """The engine serving `route`, created on first use; `RouteError` if it cannot be."""
+        key = _engine_key(route)
+        engine = self._engines.get(key)
+        if engine is None:
+            try:
+                engine = self._engine_factory(route)
+            except Exception as exc:
+                source = self.routes.source_of(route)
+                raise RouteError(
+                    f"{describe_route(route)!r} (from {source})",
+                    f"engine {route.engine!r} could not be created: {type(exc).__name__}: {exc}",
+                ) from exc
+            self._engines[key] = engine
+        return engine
+
+    def engines(self) -> list[Engine]:
+        return list(self._engines.values())
+
+    # --- run -----------------------------------------------------------------------------
+
+    async def run(
+        self, model: str, inputs: Any, options: dict[str, Any] | None = None
+    ) -> AttrDict | AiStream:
+        """`env.AI.run(model, inputs, options)` minus `returnRawResponse` (the binding's)."""
+        self._note_options(options)
+        entry = self.catalogue.get(model)
+        if not isinstance(inputs, Mapping):
+            kind = "null" if inputs is None else type(inputs).__name__
+            raise bad_input(f"Error: Type mismatch of '/', '{kind}' not in 'object'")
+        from bindings.ai.validation import check_inputs
+
+        checked = check_inputs(entry, dict(inputs))
+        if checked.ignored:
+            self._note_ignored(entry.name, checked.ignored)
+        valid = checked.inputs
+        route = self.route_for(model)
+        try:
+            engine = self.engine_for(route)
+        except RouteError as exc:
+            raise internal(str(exc)) from exc
+        fmt = None
+        if not (valid.get("raw") and "prompt" in valid):
+            fmt = self._format(route, engine, entry)
+        request = build_request(model, valid, fmt)
+        log.debug("AI %s -> %s: %r", model, engine.name, request)
+        stream = AiStream(engine.generate(request), model=model)
+        if request.stream:
+            return await stream.start()
+        started = time.perf_counter()
+        text, usage = await stream.read_text()
+        log.info(
+            "AI %s (%s): %d+%d tokens in %.2fs",
+            model,
+            engine.name,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            time.perf_counter() - started,
+        )
+        return AttrDict({"response": text, "usage": usage.as_dict()})
+
+    async def models(self, params: Mapping[str, Any] | None = None) -> list[AttrDict]:
+        """`env.AI.models(params)`: catalogue records in the REST `/ai/models/search` shape."""
+        params = dict(params or {})
+        for key in sorted(set(params) - set(SEARCH_PARAMS)):
+            self._note(("models", key), f"env.AI.models(): unknown parameter {key!r} ignored")
+        search = {k: params[k] for k in SEARCH_PARAMS if params.get(k) is not None}
+        try:
+            for key in ("page", "per_page", "source"):
+                if key in search:
+                    search[key] = int(search[key])
+            if "hide_experimental" in search:
+                search["hide_experimental"] = str(search["hide_experimental"]).lower() in (
+                    "1",
+                    "true",
+                    "yes",
+                )
+            records = self.catalogue.search(**search)
+        except (TypeError, ValueError) as exc:
+            raise AiError(3003, f"env.AI.models(): {exc}") from None
+        return [AttrDict(r) for r in records]
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def describe(self) -> list[str]:
+        """One banner line per catalogue model: `<model> → <engine label>`."""
+        lines = []
+        for entry in self.catalogue.entries():
+            route = self.route_for(entry.name)
+            try:
+                label = self.engine_for(route).describe(entry.name)
+            except RouteError as exc:
+                label = f"error: {exc.problem}"
+            health = self.last_health.get(describe_route(route))
+            if health and not all(h.ok for h in health):
+                label += " (unhealthy: " + "; ".join(h.detail for h in health if not h.ok) + ")"
+            lines.append(f"{entry.name} → {label}")
+        return lines
+
+    async def startup(self) -> None:
+        """Check the routes (unknown models, engines that cannot be created: `RouteError`
+        naming the route) and run every engine's health check once. Idempotent."""
+        if self._started:
+            return
+        names = [entry.name for entry in self.catalogue.entries()]
+        for source, route in self.routes.explicit_routes():
+            if route.model == "*" or any(c in route.model for c in "*?["):
+                continue
+            if route.model not in names:
+                close = difflib.get_close_matches(route.model, names, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise RouteError(
+                    f"{describe_route(route)!r} (from {source})",
+                    f"no catalogue model is named {route.model}{hint}",
+                )
+        for name in names:
+            self.engine_for(self.route_for(name))
+        await self.health()
+        for key, results in self.last_health.items():
+            for result in results:
+                if not result.ok:
+                    log.warning("AI route %s is not healthy: %s", key, result.detail)
+        self._started = True
+
+    async def health(self) -> dict[str, list[Health]]:
+        """Each route in use (its spec string) -> the health of its engine."""
+        used: dict[str, Engine] = {}
+        for entry in self.catalogue.entries():
+            route = self.route_for(entry.name)
+            try:
+                used.setdefault(describe_route(route), self.engine_for(route))
+            except RouteError as exc:
+                used.setdefault(describe_route(route), _Broken(str(exc)))
+        results = await asyncio.gather(*(_check(engine) for engine in used.values()))
+        self.last_health = {key: [result] for key, result in zip(used, results, strict=True)}
+        return dict(self.last_health)
+
+    async def close(self) -> None:
+        engines, self._engines = list(self._engines.values()), {}
+        self._formats.clear()
+        self._started = False
+        for engine in engines:
+            try:
+                await engine.close()
+            except Exception:
+                log.exception("closing AI engine %s failed", getattr(engine, "name", engine))
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _format(self, route: Route, engine: Engine, entry: Any) -> PromptFormat:
+        key = (_engine_key(route), route.prompt_format, entry.name)
+        fmt = self._formats.get(key)
+        if fmt is None:
+            fmt = self._formats[key] = choose_prompt_format(route, engine, entry)
+        return fmt
+
+    def _note(self, key: Any, message: str) -> None:
+        if key not in self._noted:
+            self._noted.add(key)
+            log.info(message)
+
+    def _note_options(self, options: Any) -> None:
+        if options is None:
+            return
+        if not isinstance(options, Mapping):
+            raise AiError(3003, f"run() options must be an object, got {type(options).__name__}")
+        for key in options:
+            if key == "returnRawResponse":
+                continue
+            meaning = RUN_OPTIONS.get(key, "not a Workers AI run() option; ignored")
+            self._note(("option", key), f"env.AI.run() option {key!r}: {meaning}")
+
+    def _note_ignored(self, model: str, ignored: list[str]) -> None:
+        keys = ", ".join(sorted(ignored))
+        self._note(
+            ("ignored", model, keys),
+            f"{model}: input key(s) {keys} are not in the model's schema; not sent to the engine",
+        )
+
+
+class _Broken:
+    """Stands in for an engine that could not be created, so health reports it."""
+
+    name = "error"
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+    async def health(self) -> Health:
+        return Health(ok=False, detail=self.detail)
+
+
+async def _check(engine: Any) -> Health:
+    try:
+        return await asyncio.wait_for(engine.health(), HEALTH_TIMEOUT)
+    except TimeoutError:
+        return Health(ok=False, detail=f"no health answer within {HEALTH_TIMEOUT:g}s")
+    except Exception as exc:
+        return Health(ok=False, detail=f"{type(exc).__name__}: {as_ai_error(exc).description}")
+
+
+def _engine_key(route: Route) -> tuple:
+    # Engine-specific options are part of identity: two scripted routes with different
+    # texts are two engines, while routes differing only in prompt_format share one.
+    return (*route.key(), repr(sorted(route.options.items(), key=lambda kv: kv[0])))
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | Path):
+        return [value]
+    if isinstance(value, Iterable):
+        return list(value)
+    return [value]
