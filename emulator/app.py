@@ -1,0 +1,286 @@
+"""The ASGI app `edge dev` serves: every HTTP request goes to the current worker.
+
+Kept to a raw ASGI callable on purpose: the per-request path is the hot loop of the dev
+server (hello world at thousands of requests per second), so it builds one
+`workers.Request`, awaits the worker and writes the `workers.Response` straight to the
+ASGI `send`, with no router or middleware stack in between (uvicorn serves it; the
+error page lives in `emulator.errorpage`).
+
+Behaviour copied from `wrangler dev` (Miniflare):
+- request bodies are streamed in lazily; response bodies stream out chunk by chunk,
+  never buffered;
+- an uncaught exception becomes a 500 pretty error page (HTML when the client accepts
+  it, else JSON or plain text) and a traceback in the terminal;
+- `ctx.wait_until()` work runs after the response is sent;
+- with `--test-scheduled`, `/__scheduled?cron=...` and `/cdn-cgi/handler/scheduled`
+  run the scheduled handler (https://developers.cloudflare.com/workers/configuration/cron-triggers/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio
+
+from emulator import errorpage
+from emulator.context import ExecutionContext
+from emulator.scheduled import ScheduledController
+from emulator.sdk import Request
+
+log = logging.getLogger("edge.app")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: Wrangler's two paths for running the scheduled handler under `--test-scheduled`.
+SCHEDULED_PATHS = frozenset({"/__scheduled", "/cdn-cgi/handler/scheduled"})
+
+#: (method, path, status, duration in ms, note) -> None; note is "" or e.g. "client closed".
+RequestLogger = Callable[[str, str, int, float, str], None]
+#: (exception, method, url) -> None: shows an uncaught worker exception to the developer.
+ErrorReporter = Callable[[BaseException, str, str], None]
+
+
+class StreamAborted(Exception):
+    """Raised to the server after a streamed body failed mid-way, so it drops the connection
+    (the only honest signal left once the status line has gone out)."""
+
+
+class _Body:
+    """The request body, read from ASGI `receive` only when the worker asks for it.
+
+    Also the one place that knows when the client disconnects: once the body is fully
+    read, `wait_disconnect()` takes over `receive`.
+    """
+
+    __slots__ = ("_done_event", "_receive", "disconnected", "done")
+
+    def __init__(self, receive: Receive, *, empty: bool) -> None:
+        self._receive = receive
+        self.done = empty
+        self.disconnected = False
+        self._done_event: asyncio.Event | None = None
+
+    def _finish(self) -> None:
+        self.done = True
+        if self._done_event is not None:
+            self._done_event.set()
+
+    async def receive(self) -> dict[str, Any]:
+        """ASGI `receive` for the request body, noting when it ends or the client leaves."""
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self.disconnected = True
+            self._finish()
+        elif not message.get("more_body", False):
+            self._finish()
+        return message
+
+    async def wait_disconnect(self) -> None:
+        if not self.done:
+            # the worker may still be reading the body (e.g. echoing it back as a stream)
+            self._done_event = asyncio.Event()
+            await self._done_event.wait()
+        while not self.disconnected:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
+class EdgeApp:
+    """ASGI app dispatching every request to `get_worker()`, evaluated per request so a
+    reloader can swap the worker atomically between requests."""
+
+    def __init__(
+        self,
+        get_worker: Callable[[], Any],
+        *,
+        test_scheduled: bool = False,
+        log_request: RequestLogger | None = None,
+        report_error: ErrorReporter | None = None,
+    ) -> None:
+        self.get_worker = get_worker
+        self.test_scheduled = test_scheduled
+        self.log_request = log_request
+        self.report_error = report_error or _log_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+        elif kind == "websocket":
+            # WebSocket upgrades (WebSocketPair) are not emulated yet: refuse the handshake.
+            await receive()
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        headers = scope["headers"]
+        body = _Body(receive, empty=not _has_body(headers))
+        request = Request.from_asgi(scope, body.receive)
+        method, url = request.method, request.url
+        ctx = ExecutionContext()
+        status, note = 500, ""
+        try:
+            worker = self.get_worker()
+            if self.test_scheduled and scope["path"] in SCHEDULED_PATHS:
+                response = await self._scheduled(worker, scope, ctx)
+            else:
+                response = await worker.fetch(request, ctx)
+            status = response.status
+        except Exception as exc:
+            if body.disconnected:  # the client left while the worker read its body
+                status, note = 499, "client closed"
+            else:
+                self.report_error(exc, method, url)
+                status = await _send_error(send, exc, method, url, headers)
+        else:
+            note = await self._send_response(response, body, send, method, url)
+        finally:
+            if self.log_request is not None:
+                elapsed = (time.perf_counter() - started) * 1000
+                self.log_request(method, scope["path"], status, elapsed, note)
+        # after the response went out, like waitUntil() on Cloudflare
+        await ctx.drain()
+
+    async def _send_response(
+        self, response: Any, body: _Body, send: Send, method: str, url: str
+    ) -> str:
+        status = response.status
+        headers = response.headers.raw()
+        fixed = response.fixed_body
+        if fixed is not None:
+            if status not in (204, 304) and not response.headers.has("content-length"):
+                headers.append((b"content-length", str(len(fixed)).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": fixed})
+            return ""
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        failure: BaseException | None = None
+        with anyio.CancelScope() as scope:
+            watcher = asyncio.create_task(_cancel_on_disconnect(body, scope))
+            try:
+                async for chunk in response.body_iter():
+                    if chunk:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            except Exception as exc:  # the body generator failed after the status line went out
+                if not body.disconnected:  # (an echoed request body ends when its client leaves)
+                    failure = exc
+            finally:
+                watcher.cancel()
+        if scope.cancelled_caught or body.disconnected or failure is not None:
+            # stop upstream generation (an LLM stream, a proxied fetch) right away
+            with anyio.CancelScope(shield=True):
+                try:
+                    await response.aclose()
+                except Exception as exc:
+                    log.debug("closing the response body failed: %r", exc)
+        if failure is not None:
+            self.report_error(failure, method, url)
+            raise StreamAborted(
+                f"the response body of {method} {url} failed mid-stream"
+            ) from failure
+        return "client closed" if scope.cancelled_caught or body.disconnected else ""
+
+    async def _scheduled(self, worker: Any, scope: Scope, ctx: ExecutionContext) -> Any:
+        from emulator.sdk import Response
+
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        cron = query.get("cron", [""])[0]
+        when = query.get("time", [None])[0]
+        scheduled_time = float(when) if when else time.time() * 1000
+        if not getattr(worker, "has_scheduled", True):
+            return Response(
+                f"{worker.name} has no scheduled handler: define Default.scheduled() or"
+                " a module-level on_scheduled()",
+                status=404,
+                headers={"content-type": "text/plain; charset=utf-8"},
+            )
+        await worker.scheduled(ScheduledController(cron, scheduled_time), ctx)
+        # Cloudflare waits for waitUntil() work before it records the outcome of a cron run
+        await ctx.drain(raise_errors=True)
+        return Response(
+            "Ran scheduled event", headers={"content-type": "text/plain; charset=utf-8"}
+        )
+
+
+async def _cancel_on_disconnect(body: _Body, scope: anyio.CancelScope) -> None:
+    await body.wait_disconnect()
+    scope.cancel()
+
+
+async def _send_error(
+    send: Send, exc: BaseException, method: str, url: str, headers: list[tuple[bytes, bytes]]
+) -> int:
+    accept = ""
+    for name, value in headers:
+        if name == b"accept":
+            accept = value.decode("latin-1")
+            break
+    status, content_type, payload = errorpage.render(
+        exc,
+        method=method,
+        url=url,
+        accept=accept,
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+    return status
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _log_error(exc: BaseException, method: str, url: str) -> None:
+    log.error("uncaught exception in %s %s", method, url, exc_info=exc)
+
+
+def create_app(
+    get_worker: Callable[[], Any],
+    *,
+    test_scheduled: bool = False,
+    log_request: RequestLogger | None = None,
+    report_error: ErrorReporter | None = None,
+) -> EdgeApp:
+    """The worker's ASGI app. `get_worker` is called once per request (hot reload swaps it)."""
+    return EdgeApp(
+        get_worker,
+        test_scheduled=test_scheduled,
+        log_request=log_request,
+        report_error=report_error,
+    )
