@@ -23,12 +23,12 @@ log = logging.getLogger("edge.bindings")
 BINDINGS: dict[str, str] = {
     "ai": "bindings.ai.binding",
     "kv_namespaces": "bindings.kv",
+    "d1_databases": "bindings.d1",
 }
 
 #: kinds Cloudflare has that the emulator recognises but does not emulate yet.
 PENDING: frozenset[str] = frozenset(
     {
-        "d1_databases",
         "r2_buckets",
         "durable_objects",
         "queues",
