@@ -111,7 +111,7 @@ class Request(BodyMixin):
         path = scope.get("raw_path")
         path = path.decode("latin-1") if path else scope.get("path", "/")
         url = base_url + path
-        if not scope.get("raw_path") and scope.get("query_string"):
+        if scope.get("query_string"):  # ASGI's raw_path excludes the query
             url += "?" + scope["query_string"].decode("latin-1")
         body: AsyncIterable[bytes] | None = None
         length = headers.get("content-length")

@@ -100,7 +100,10 @@ class Response(BodyMixin):
             self._default_content_type(content_type)
         elif hasattr(body, "__aiter__"):
             self._body = self._source = body
-        elif isinstance(body, dict | list | int | float):
+        elif isinstance(body, dict | int | float) or (
+            isinstance(body, list | tuple)
+            and not all(isinstance(i, bytes | bytearray | memoryview | str) for i in body)
+        ):
             raise TypeError(
                 f"Response body cannot be a {type(body).__name__}; "
                 "use Response.json(data) to send JSON"
