@@ -1,0 +1,241 @@
+"""The `tgi` engine: Hugging Face text-generation-inference over its native API.
+
+`POST /generate_stream` with the prompt the binding templated (`inputs`), read as SSE:
+each frame carries a `token` (`id`, `text`, `logprob`, `special`), the last one also
+`generated_text` and `details` (`finish_reason`, `generated_tokens`, `seed`, and
+`input_length` on TGI >= 2); an error arrives as a frame `{"error", "error_type"}`.
+`GET /info` gives the model id and `max_input_tokens` (`max_input_length` before 2.0),
+cached per replica; `GET /health` answers 200 once the model is loaded.
+(Shapes from TGI's `router/src/lib.rs`, `server.rs`, `validation.rs` and its OpenAPI doc.)
+
+Why httpx and not `huggingface_hub.AsyncInferenceClient`: the engine must close the
+upstream response the moment the worker's client goes away (so the GPU stops), map
+TGI's status *and* `error_type` onto Cloudflare's codes with the replica's URL, and fail
+over between replicas only when nothing was sent; the maintained client hides the
+response behind its own iterator and exception types, and would be a second connection
+pool beside the one the vLLM engine already uses. The protocol is five JSON shapes.
+
+Parameter mapping (onto `Validation::validate` in `router/src/validation.rs`):
+
+| GenerationRequest  | sent as `parameters.`  | rule                                               |
+|--------------------|------------------------|----------------------------------------------------|
+| prompt             | `inputs`               | verbatim; length checked first against /info's     |
+|                    |                        | `max_input_tokens` (over -> 3030 naming the limit) |
+| max_tokens         | max_new_tokens         | must be >= 1 (TGI rejects 0; else 5006)            |
+| temperature        | temperature, do_sample | > 0: sent, `do_sample: true`; 0: omitted and       |
+|                    |                        | `do_sample: false` (greedy; TGI rejects 0)         |
+| top_p              | top_p                  | in (0, 1): sent; >= 1 omitted (TGI rejects 1);     |
+|                    |                        | 0: omitted and greedy (its limit)                  |
+| top_k              | top_k                  | >= 1 sent; <= 0 omitted                            |
+| seed               | seed                   | >= 0 sent (TGI's u64)                              |
+| repetition_penalty | repetition_penalty     | > 0 sent; <= 0 omitted (TGI requires > 0; 1 = off) |
+| frequency_penalty  | frequency_penalty      | clamped to [-2, 2]                                 |
+| presence_penalty   | (dropped)              | TGI's native API has none                          |
+| stop               | stop                   | empty strings dropped                              |
+| lora               | adapter_id             | route option `loras` maps names, else as given     |
+| (always)           | details: true          | for token counts                                   |
+
+Greedy wins: with temperature 0 or top_p 0 no sampling warper is sent, because TGI turns
+any `top_k`/`top_p` back into sampling even with `do_sample: false`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from bindings.ai.engines import http_errors
+from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
+from bindings.ai.engines.http_backend import DONE, get_json, make_client, sse_events
+from bindings.ai.engines.replicas import Replica, ReplicaSet, summarize
+from bindings.ai.errors import bad_input, context_exceeded
+from bindings.ai.routing import Route
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+# BOS and friends the tokenizer may add: a prompt whose UTF-8 length (an upper bound on its
+# byte-level token count) fits under the limit with this margin needs no /tokenize call.
+_SPECIAL_TOKEN_MARGIN = 8
+
+
+def create(route: Route, *, client: httpx.AsyncClient | None = None) -> TgiEngine:
+    return TgiEngine(route, client=client)
+
+
+def generate_parameters(request: GenerationRequest, loras: dict[str, str] | None = None) -> dict:
+    """The request's fields as TGI `parameters` (the table above)."""
+    if request.max_tokens < 1:
+        raise bad_input(f"max_tokens must be at least 1, got {request.max_tokens}")
+    params: dict[str, Any] = {"max_new_tokens": request.max_tokens, "details": True}
+    greedy = request.temperature == 0 or (request.top_p is not None and request.top_p <= 0)
+    if greedy:
+        params["do_sample"] = False
+    else:
+        if request.temperature is not None:
+            params["temperature"] = _finite(request.temperature)
+            params["do_sample"] = True
+        if request.top_p is not None and request.top_p < 1:
+            params["top_p"] = request.top_p
+        if request.top_k is not None and request.top_k > 0:
+            params["top_k"] = request.top_k
+    if request.seed is not None and request.seed >= 0:
+        params["seed"] = request.seed
+    if request.repetition_penalty is not None and request.repetition_penalty > 0:
+        params["repetition_penalty"] = request.repetition_penalty
+    if request.frequency_penalty is not None:
+        params["frequency_penalty"] = max(-2.0, min(2.0, _finite(request.frequency_penalty)))
+    stop = [s for s in request.stop if s]
+    if stop:
+        params["stop"] = stop
+    if request.lora:
+        params["adapter_id"] = (loras or {}).get(request.lora, request.lora)
+    return params
+
+
+def _finite(value: float) -> float:
+    if math.isnan(value) or math.isinf(value):
+        raise bad_input(f"sampling parameters must be finite numbers, got {value}")
+    return value
+
+
+class TgiEngine:
+    """See the module docstring. `client` is injectable (tests, a shared pool)."""
+
+    name = "tgi"
+
+    def __init__(self, route: Route, *, client: httpx.AsyncClient | None = None) -> None:
+        self.route = route
+        urls = [u.rstrip("/") for u in route.urls] or [DEFAULT_URL]
+        self.replicas = ReplicaSet(
+            urls,
+            backoff=float(route.options.get("retry_backoff", 1.0)),
+            max_backoff=float(route.options.get("retry_max_backoff", 30.0)),
+        )
+        self._client = client or make_client(route.options)
+        self._owns_client = client is None
+        self._info: dict[str, dict[str, Any]] = {}  # replica URL -> /info
+        self.loras: dict[str, str] = dict(route.options.get("loras") or {})
+
+    def describe(self, model: str) -> str:
+        urls = self.replicas.urls
+        where = urls[0] if len(urls) == 1 else f"{len(urls)} replicas: {', '.join(urls)}"
+        return f"tgi {where} ({self.route.served_model or 'model per /info'})"
+
+    def prompt_format(self, model: str) -> PromptFormat | None:
+        if not self.route.prompt_format or self.route.prompt_format == "gguf":
+            return None
+        from bindings.ai.templates import get_format
+
+        return get_format(self.route.prompt_format)
+
+    def hint(self, url: str) -> str:
+        return http_errors.start_hint("tgi", url, self.route.served_model)
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
+        params = generate_parameters(request, self.loras)
+        return self.replicas.stream(lambda replica: self._generate_on(replica, request, params))
+
+    async def info(self, url: str) -> dict[str, Any]:
+        """`GET /info` of one replica, cached (its limits do not change while it runs)."""
+        if url not in self._info:
+            data, _ = await get_json(
+                self._client, f"{url}/info", backend="tgi", hint=self.hint(url)
+            )
+            if not isinstance(data, dict):
+                raise http_errors.malformed(f"{url}/info", f"not an object: {data!r}"[:200])
+            self._info[url] = data
+        return self._info[url]
+
+    async def check_prompt_length(self, url: str, prompt: str) -> None:
+        """Raise 3030 when `prompt` has more tokens than the replica's `max_input_tokens`."""
+        info = await self.info(url)
+        limit = info.get("max_input_tokens", info.get("max_input_length"))
+        if not isinstance(limit, int):
+            return  # an old or unusual server: TGI validates on its own
+        if len(prompt.encode()) + _SPECIAL_TOKEN_MARGIN <= limit:
+            return
+        try:
+            tokens, _ = await get_json_post(self._client, f"{url}/tokenize", {"inputs": prompt})
+        except (httpx.HTTPError, ValueError):
+            return  # no /tokenize (TGI < 1.4): the server's own 422 will say it
+        if isinstance(tokens, list) and len(tokens) > limit:
+            model = info.get("model_id", "the model")
+            raise context_exceeded(
+                f"the prompt is {len(tokens)} tokens, over the max_input_tokens limit of "
+                f"{limit} for {model} at {url}"
+            )
+
+    async def _generate_on(
+        self, replica: Replica, request: GenerationRequest, params: dict[str, Any]
+    ) -> AsyncIterator[str | Usage]:
+        url = replica.url
+        await self.check_prompt_length(url, request.prompt)
+        endpoint = f"{url}/generate_stream"
+        payload = {"inputs": request.prompt, "parameters": params, "stream": True}
+        tokens = 0
+        final: dict[str, Any] | None = None
+        events = sse_events(self._client, endpoint, payload, backend="tgi", hint=self.hint(url))
+        async with aclosing(events):
+            async for event in events:
+                if event is DONE:
+                    continue  # TGI's OpenAI routes end so; the native one just closes
+                assert isinstance(event, dict)
+                if "error" in event:
+                    raise http_errors.from_stream_error(event, url=endpoint)
+                token = event.get("token")
+                if not isinstance(token, dict):
+                    raise http_errors.malformed(endpoint, f"frame without a token: {event!r}"[:300])
+                tokens += 1
+                text = token.get("text")
+                if text and not token.get("special"):
+                    yield text
+                if event.get("generated_text") is not None:
+                    final = event
+                    break
+        if final is None:
+            raise http_errors.malformed(endpoint, "the stream ended before the final frame")
+        yield _usage(final.get("details"), tokens, endpoint)
+
+    async def health(self) -> Health:
+        return summarize("tgi", await self.health_all())
+
+    async def health_all(self) -> list[Health]:
+        """One `Health` per replica: up/down, the model from /info, latency."""
+        return await self.replicas.check(self._probe)
+
+    async def _probe(self, replica: Replica) -> str:
+        url, hint = replica.url, self.hint(replica.url)
+        timeout = float(self.route.options.get("health_timeout", 3.0))
+        await get_json(self._client, f"{url}/health", backend="tgi", hint=hint, timeout=timeout)
+        self._info.pop(url, None)
+        info = await self.info(url)
+        limit = info.get("max_input_tokens", info.get("max_input_length"))
+        return f"serving {info.get('model_id', '?')}, max_input_tokens {limit}"
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
+async def get_json_post(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any]
+) -> tuple[Any, int]:
+    response = await client.post(url, json=body)
+    if response.status_code >= 300:
+        raise ValueError(f"{url}: HTTP {response.status_code}")
+    return response.json(), response.status_code
+
+
+def _usage(details: Any, streamed: int, url: str) -> Usage:
+    if not isinstance(details, dict):
+        return Usage(prompt_tokens=0, completion_tokens=streamed)
+    prompt = details.get("input_length")
+    if prompt is None and isinstance(details.get("prefill"), list):
+        prompt = len(details["prefill"])
+    try:
+        return Usage(int(prompt or 0), int(details.get("generated_tokens", streamed)))
+    except (TypeError, ValueError):
+        raise http_errors.malformed(url, f"details are not token counts: {details!r}") from None
