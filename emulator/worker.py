@@ -21,6 +21,7 @@ import importlib.machinery
 import importlib.util
 import inspect
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -103,7 +104,7 @@ class _WorkerFinder:
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or not spec.origin or not spec.origin.endswith(".py"):
             return None
-        if _worker_root(Path(spec.origin), self.roots) is None:
+        if _worker_root(spec.origin, self.roots) is None:
             return None
         spec.loader = _FreshLoader(name, spec.origin)
         return spec
@@ -112,34 +113,24 @@ class _WorkerFinder:
 _finder = _WorkerFinder()
 
 
-def _worker_root(file: Path, roots: set[Path]) -> Path | None:
+def _worker_root(file: str, roots: set[Path]) -> Path | None:
+    # String prefixes, not Path.resolve(): this runs over all of sys.modules on each load,
+    # and worker modules' __file__ always starts with the (resolved) folder put on sys.path.
     for root in roots:
-        try:
-            relative = file.relative_to(root)
-        except ValueError:
-            continue
-        if _VENDORED.isdisjoint(relative.parts[:-1]):
+        prefix = str(root) + os.sep
+        if file.startswith(prefix) and _VENDORED.isdisjoint(file[len(prefix):].split(os.sep)[:-1]):
             return root
     return None
 
 
-def _module_file(module: ModuleType) -> Path | None:
-    file = getattr(module, "__file__", None)
-    if not file:
-        return None
-    try:
-        return Path(file).resolve()
-    except (OSError, ValueError):
-        return None
-
-
 def _worker_modules(root: Path) -> dict[str, ModuleType]:
     found = {}
+    roots = {root}
     for name, module in list(sys.modules.items()):
-        if module is None or name.split(".")[0] in ("emulator", "bindings", "workers"):
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str) or name.split(".")[0] in ("emulator", "bindings", "workers"):
             continue
-        file = _module_file(module)
-        if file is not None and _worker_root(file, {root}) is not None:
+        if _worker_root(file, roots) is not None:
             found[name] = module
     return found
 
@@ -167,7 +158,7 @@ def _import_main(main: Path, root: Path) -> ModuleType:
     if (
         name in sys.stdlib_module_names
         or not name.isidentifier()
-        or (taken is not None and _module_file(taken) != main)
+        or (taken is not None and getattr(taken, "__file__", None) != str(main))
     ):
         name = f"_edge_worker_{abs(hash(str(main)))}"
     spec = importlib.util.spec_from_file_location(name, main, loader=_FreshLoader(name, str(main)))
