@@ -149,6 +149,7 @@ class EdgeApp:
             if body.disconnected:  # the client left while the worker read its body
                 status, note = 499, "client closed"
             else:
+                errorpage.trim_internal(exc)
                 self.report_error(exc, method, url)
                 status = await _send_error(send, exc, method, url, headers)
         else:
@@ -194,7 +195,7 @@ class EdgeApp:
                 except Exception as exc:
                     log.debug("closing the response body failed: %r", exc)
         if failure is not None:
-            self.report_error(failure, method, url)
+            self.report_error(errorpage.trim_internal(failure), method, url)
             raise StreamAborted(
                 f"the response body of {method} {url} failed mid-stream"
             ) from failure

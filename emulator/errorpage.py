@@ -19,6 +19,23 @@ from typing import Any
 #: lines of source shown around the failing line of each frame.
 CONTEXT_LINES = 3
 
+#: the emulator's own package folder: its frames lead into the worker's code.
+_INTERNAL = str(Path(__file__).resolve().parent) + "/"
+
+
+def trim_internal(exc: BaseException) -> BaseException:
+    """Drop the leading emulator frames (server, worker loader) from `exc`'s traceback, so
+    both the page and the terminal start at the worker's own code. Returns `exc`."""
+    tb = exc.__traceback__
+    while (
+        tb is not None
+        and tb.tb_next is not None
+        and tb.tb_frame.f_code.co_filename.startswith(_INTERNAL)
+    ):
+        tb = tb.tb_next
+    exc.__traceback__ = tb
+    return exc
+
 
 @dataclass
 class Frame:

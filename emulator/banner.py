@@ -1,0 +1,198 @@
+"""What `edge dev` prints: the start-up banner, one line per request, errors and reloads.
+
+Modelled on Wrangler's output (`Your Worker has access to the following bindings`,
+`[wrangler:info] GET / 200 OK (3ms)`, `Ready on http://localhost:8787`), rendered with
+rich. The per-request line is on the hot path, so it is formatted with pre-rendered
+ANSI styles and written straight to the console's file instead of through rich's
+renderer (which costs tens of microseconds a line).
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.style import Style
+from rich.table import Table
+
+PREFIX = "[edge]"
+
+#: Wrangler's `--log-level` names, most verbose first.
+LOG_LEVELS = ("debug", "info", "log", "warn", "error", "none")
+
+
+@dataclass
+class BindingRow:
+    """One row of the banner's bindings table."""
+
+    name: str
+    kind: str
+    value: str = ""
+    detail: list[str] = field(default_factory=list)
+
+
+def make_console(**kwargs: Any) -> Console:
+    return Console(highlight=False, soft_wrap=True, **kwargs)
+
+
+def binding_rows(config: Any, env: dict[str, Any]) -> list[BindingRow]:
+    """Rows for vars, secrets (values hidden, as Wrangler does) and binding objects."""
+    rows = [
+        BindingRow(name, "Environment Variable", _short(value))
+        for name, value in config.vars.items()
+    ]
+    rows += [BindingRow(name, "Secret", "(hidden)") for name in config.secrets]
+    for spec in config.bindings:
+        obj = env.get(spec.name)
+        value = "(not emulated yet)" if obj is None else _binding_label(spec)
+        detail: list[str] = []
+        describe = getattr(obj, "describe", None)
+        if callable(describe):
+            try:
+                detail = [str(line) for line in describe()]
+            except Exception as exc:  # a banner must never stop the server
+                detail = [f"describe() failed: {exc!r}"]
+        rows.append(BindingRow(spec.name, _KIND_LABELS.get(spec.kind, spec.kind), value, detail))
+    return rows
+
+
+_KIND_LABELS = {
+    "ai": "AI",
+    "kv_namespaces": "KV Namespace",
+    "d1_databases": "D1 Database",
+    "r2_buckets": "R2 Bucket",
+    "durable_objects": "Durable Object",
+    "queues": "Queue",
+    "services": "Service",
+    "vectorize": "Vectorize Index",
+}
+
+
+def _binding_label(spec: Any) -> str:
+    options = spec.options or {}
+    for key in ("id", "database_name", "bucket_name", "queue", "service", "index_name"):
+        if options.get(key):
+            return str(options[key])
+    return "local"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def print_banner(
+    console: Console,
+    *,
+    name: str,
+    url: str,
+    rows: Iterable[BindingRow],
+    api_url: str | None = None,
+    env_name: str | None = None,
+    keys_hint: bool = False,
+) -> None:
+    """The start-up banner; ends with the `Ready on <url>` line tools wait for."""
+    from emulator import __version__
+
+    console.print(f"[bold]⛅ edge {__version__}[/] [dim]— local Cloudflare Python Workers[/]")
+    console.rule(style="dim")
+    title = f"Worker [bold cyan]{escape(name)}[/]" + (
+        f" (env [bold]{escape(env_name)}[/])" if env_name else ""
+    )
+    console.print(title)
+    rows = list(rows)
+    if rows:
+        console.print("Your Worker has access to the following bindings:")
+        table = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
+        table.add_column("Binding")
+        table.add_column("Resource")
+        table.add_column("Value / detail")
+        for row in rows:
+            table.add_row(f"env.{escape(row.name)}", escape(row.kind), escape(row.value))
+            for line in row.detail:
+                table.add_row("", "", f"[dim]{escape(line)}[/]")
+        console.print(table)
+    else:
+        console.print("[dim]No bindings.[/]")
+    if api_url:
+        console.print(f"Workers AI REST API on [link={api_url}]{api_url}[/link]")
+    if keys_hint:
+        console.print(
+            Panel.fit("[b] open a browser   [c] clear console   [x] to exit", border_style="dim")
+        )
+    console.print(f"{escape(PREFIX)} Ready on [link={url}]{url}[/link]")
+
+
+class RequestLog:
+    """`GET /path 200 OK (1.2ms)` per request; cheap enough for thousands a second."""
+
+    def __init__(self, console: Console) -> None:
+        self.file = console.file
+        self.color = console.is_terminal and console.color_system is not None
+        self._console = console
+
+    @lru_cache(maxsize=128)  # noqa: B019 - one small cache per status code, for the app's life
+    def _status(self, status: int) -> str:
+        try:
+            phrase = http.HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        text = f"{status} {phrase}".rstrip()
+        if not self.color:
+            return text
+        color = (
+            "green"
+            if status < 300
+            else "cyan"
+            if status < 400
+            else "yellow"
+            if status < 500
+            else "red"
+        )
+        return _ansi(self._console, text, color)
+
+    def __call__(self, method: str, path: str, status: int, ms: float, note: str = "") -> None:
+        extra = f" [{note}]" if note else ""
+        self.file.write(f"{PREFIX} {method} {path} {self._status(status)} ({ms:.1f}ms){extra}\n")
+        self.file.flush()
+
+
+def _ansi(console: Console, text: str, style: str) -> str:
+    return Style.parse(style).render(text, color_system=console.color_system)
+
+
+def print_exception(console: Console, exc: BaseException, method: str, url: str) -> None:
+    """An uncaught worker exception, with its traceback, in the terminal."""
+    from rich.traceback import Traceback
+
+    console.print(f"[bold red]✘ Uncaught exception[/] in {escape(method)} {escape(url)}")
+    console.print(Traceback.from_exception(type(exc), exc, exc.__traceback__, max_frames=30))
+
+
+def print_load_error(console: Console, exc: BaseException, *, kept: bool) -> None:
+    """A reload that failed (syntax error, bad config); says whether the old worker still serves."""
+    from rich.traceback import Traceback
+
+    console.print(f"[bold red]✘ Reload failed:[/] {escape(str(exc))}")
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and cause.__traceback__ is not None:
+        console.print(
+            Traceback.from_exception(type(cause), cause, cause.__traceback__, max_frames=10)
+        )
+    if kept:
+        console.print(
+            "[yellow]Still serving the last version that loaded.[/] Fix the error and save again."
+        )
+
+
+def print_reloaded(console: Console, changes: Iterable[str], ms: float) -> None:
+    names = ", ".join(sorted(set(changes))) or "files"
+    console.print(
+        f"{escape(PREFIX)} [green]Reloaded[/] after changes to {escape(names)} ({ms:.0f}ms)"
+    )

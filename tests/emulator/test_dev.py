@@ -1,0 +1,207 @@
+"""DevServer in-process: real config and worker loading, real uvicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from emulator.banner import make_console
+from emulator.dev import DevError, DevOptions, DevServer
+
+WORKER = """
+from workers import Response, WorkerEntrypoint
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response("{text} " + self.env.GREETING + " " + str(getattr(self.env, "TOKEN", "-")))
+"""
+
+CONFIG = """
+name = "devtest"
+main = "src/entry.py"
+compatibility_date = "2025-06-01"
+
+[vars]
+GREETING = "hi"
+
+[env.staging.vars]
+GREETING = "staging"
+"""
+
+
+def make_worker(root: Path, text: str = "v1", config: str = CONFIG) -> Path:
+    (root / "src").mkdir(parents=True, exist_ok=True)
+    (root / "src" / "entry.py").write_text(WORKER.replace("{text}", text))
+    (root / "wrangler.toml").write_text(config)
+    return root
+
+
+class Session:
+    def __init__(self, server: DevServer, out: io.StringIO) -> None:
+        self.server = server
+        self.out = out
+        self.client = httpx.AsyncClient(base_url=server.url, timeout=10)
+
+    async def get(self, path: str = "/") -> httpx.Response:
+        return await self.client.get(path)
+
+    def output(self) -> str:
+        return self.out.getvalue()
+
+
+@pytest.fixture
+async def dev(tmp_path):
+    sessions = []
+
+    async def start(root: Path | None = None, **kwargs) -> Session:
+        out = io.StringIO()
+        kwargs.setdefault("reload", False)
+        options = DevOptions(path=root or tmp_path, port=0, api=False, interactive=False, **kwargs)
+        server = DevServer(options, console=make_console(file=out, width=200))
+        await server.start()
+        session = Session(server, out)
+        sessions.append(session)
+        return session
+
+    yield start
+    for session in sessions:
+        await session.client.aclose()
+        await session.server.aclose()
+
+
+async def test_serves_the_worker_with_vars_overrides_and_banner(dev, tmp_path):
+    make_worker(tmp_path)
+    s = await dev(vars={"GREETING": "overridden"})
+    r = await s.get("/")
+    assert r.status_code == 200 and r.text == "v1 overridden -"
+    out = s.output()
+    assert "devtest" in out and "GREETING" in out
+    assert f"Ready on {s.server.url}" in out
+    assert "GET / 200 OK" in out
+
+
+async def test_env_and_dev_vars_for_that_env(dev, tmp_path):
+    make_worker(tmp_path)
+    (tmp_path / ".dev.vars").write_text("TOKEN=base\n")
+    (tmp_path / ".dev.vars.staging").write_text("TOKEN=staging-secret\n")
+    s = await dev(env="staging")
+    r = await s.get("/")
+    assert r.text == "v1 staging staging-secret"
+    assert "staging-secret" not in s.output()  # secrets are listed, never printed
+
+
+async def test_reload_good_broken_fixed(dev, tmp_path):
+    make_worker(tmp_path)
+    s = await dev()
+    assert (await s.get()).text.startswith("v1")
+
+    make_worker(tmp_path, "v2")
+    assert await s.server.reload() is True
+    assert (await s.get()).text.startswith("v2")
+
+    (tmp_path / "src" / "entry.py").write_text("def broken(:\n")
+    assert await s.server.reload() is False
+    assert (await s.get()).text.startswith("v2")  # the last good version keeps serving
+    assert "Reload failed" in s.output() and "SyntaxError" in s.output()
+
+    (tmp_path / "wrangler.toml").write_text("name = 3\n")  # a bad config also keeps it
+    assert await s.server.reload() is False
+    assert (await s.get()).text.startswith("v2")
+
+    make_worker(tmp_path, "v3")
+    assert await s.server.reload() is True
+    assert (await s.get()).text.startswith("v3")
+
+
+async def test_saving_a_file_reloads_through_the_watcher(dev, tmp_path):
+    make_worker(tmp_path)
+    s = await dev(reload=True)
+    assert (await s.get()).text.startswith("v1")
+    for i in range(100):  # bounded: the watcher thread may still be starting
+        make_worker(tmp_path, f"saved{i}")
+        await asyncio.sleep(0.05)
+        if (await s.get()).text.startswith("saved"):
+            break
+    assert (await s.get()).text.startswith("saved")
+    assert "Reloaded" in s.output()
+
+
+async def test_a_worker_that_fails_at_start_serves_its_error_until_fixed(dev, tmp_path):
+    make_worker(tmp_path)
+    (tmp_path / "src" / "entry.py").write_text("import does_not_exist_anywhere\n")
+    s = await dev()
+    r = await s.get()
+    assert r.status_code == 500
+    assert "does_not_exist_anywhere" in r.text
+    make_worker(tmp_path, "fixed")
+    assert await s.server.reload() is True
+    assert (await s.get()).text.startswith("fixed")
+
+
+async def test_bad_config_at_start_is_a_dev_error(tmp_path):
+    make_worker(tmp_path, config='name = "x"\nmain = 5\n')
+    server = DevServer(
+        DevOptions(path=tmp_path, port=0, api=False, interactive=False),
+        console=make_console(file=io.StringIO()),
+    )
+    with pytest.raises(DevError, match=r"wrangler\.toml"):
+        await server.start()
+    await server.aclose()
+
+
+async def test_port_in_use_is_a_dev_error(tmp_path):
+    make_worker(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = DevServer(
+            DevOptions(path=tmp_path, port=port, api=False, interactive=False, reload=False),
+            console=make_console(file=io.StringIO()),
+        )
+        with pytest.raises(DevError, match="already in use"):
+            await server.start()
+        await server.aclose()
+
+
+async def test_host_options_state_dir_and_shared_services_closed(dev, tmp_path):
+    make_worker(tmp_path)
+    s = await dev(ai_routes=["*=scripted:echo"], persist_to=tmp_path / "state")
+    host = s.server.host
+    assert host.options["ai_routes"] == ["*=scripted:echo"]
+    assert host.options["root"] == tmp_path.resolve()
+    assert host.options["local"] == {}
+    assert host.state_dir == (tmp_path / "state").resolve()
+
+    class Service:
+        closed = False
+
+        async def close(self):
+            Service.closed = True
+
+    service = host.shared("probe", Service)
+    assert await s.server.reload() is True
+    assert host.shared("probe", Service) is service  # survives reloads
+    await s.server.aclose()
+    assert Service.closed
+
+
+async def test_default_state_dir_is_dot_wrangler_state(dev, tmp_path):
+    make_worker(tmp_path)
+    s = await dev()
+    assert s.server.host.state_dir == tmp_path.resolve() / ".wrangler" / "state"
+
+
+async def test_ai_binding_is_shown_and_its_service_survives_reloads(dev, tmp_path):
+    make_worker(tmp_path, config=CONFIG.replace("[vars]", '[ai]\nbinding = "AI"\n\n[vars]'))
+    s = await dev(ai_routes=["*=scripted:echo"])
+    out = s.output()
+    assert "env.AI" in out and "scripted" in out  # the binding's describe() lines
+    service = s.server.worker_env()["AI"].service
+    assert await s.server.reload() is True
+    assert s.server.worker_env()["AI"].service is service
