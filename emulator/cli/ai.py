@@ -27,6 +27,10 @@ from bindings.ai.routing import RouteError
 log = logging.getLogger("edge.ai")
 
 
+class _ConfigProblem(click.ClickException):
+    exit_code = 2  # like a usage error: the routes given are wrong
+
+
 @click.group()
 def ai() -> None:
     """Workers AI from the command line: run models, check engines."""
@@ -153,7 +157,7 @@ def _service(options: dict[str, Any]) -> Any:
     try:
         return AiService.from_options(options)
     except RouteError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise _ConfigProblem(str(exc)) from None
     except ValueError as exc:  # a malformed catalogue entry names its file and field
         raise click.ClickException(str(exc)) from None
 
@@ -211,10 +215,19 @@ async def _status(options: dict[str, Any]) -> int:
         await service.close()
 
 
+class _Stderr(logging.Handler):
+    """Dev-log lines to whatever `sys.stderr` is now (click swaps it in tests)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:
+            self.handleError(record)
+
+
 def _setup_logging() -> None:
     logger = logging.getLogger("edge")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        logger.addHandler(_Stderr())
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
