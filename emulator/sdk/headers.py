@@ -27,15 +27,26 @@ _BAD_VALUE = re.compile(r"[\r\n\x00]")
 _WHITESPACE = " \t\r\n"
 
 
+# Names already seen valid -> their lower-case form: most requests repeat the same few.
+_valid_names: dict[str, str] = {}
+
+
 def _check_name(name: Any) -> str:
+    known = _valid_names.get(name) if isinstance(name, str) else None
+    if known is not None:
+        return known
     if not isinstance(name, str):
         raise TypeError(f"header name must be a str, got {type(name).__name__}")
     if not _TOKEN.match(name):
         raise TypeError(f"Invalid header name: {name!r}")
+    if len(_valid_names) < 4096:
+        _valid_names[name] = name.lower()
     return name.lower()
 
 
 def _check_value(name: str, value: Any) -> str:
+    if type(value) is str and "\n" not in value and "\r" not in value and "\0" not in value:
+        return value.strip(_WHITESPACE)
     if not isinstance(value, str):
         if isinstance(value, bytes | int | float):
             value = value.decode("latin-1") if isinstance(value, bytes) else str(value)

@@ -48,7 +48,7 @@ def _check_url(url: Any) -> str:
 class Request(BodyMixin):
     """An HTTP request: `await request.json()`, `request.headers.get(...)`, `request.url`."""
 
-    __slots__ = ("_body", "_used", "cf", "headers", "method", "redirect", "url")
+    __slots__ = ("_body", "_cf", "_used", "headers", "method", "redirect", "url")
 
     def __init__(
         self,
@@ -69,7 +69,7 @@ class Request(BodyMixin):
             if body is None:
                 body = source._clone_body()
                 source._used = source._body is not None  # the source's body moves over
-            cf = source.cf if cf is None else cf
+            cf = source._cf if cf is None else cf
         self.url = _check_url(url)
         self.method = "GET" if method is None else _check_method(method)
         self.headers = headers if type(headers) is Headers else Headers(headers)
@@ -89,7 +89,7 @@ class Request(BodyMixin):
         self._body = body
         self._used = False
         self.redirect = redirect
-        self.cf = AttrDict(cf) if cf else AttrDict()
+        self._cf = cf
 
     @classmethod
     def from_asgi(
@@ -124,7 +124,7 @@ class Request(BodyMixin):
         self._body = body
         self._used = False
         self.redirect = "follow"
-        self.cf = AttrDict()
+        self._cf = None
         return self
 
     def clone(self) -> Request:
@@ -136,8 +136,15 @@ class Request(BodyMixin):
         copy._body = self._clone_body()
         copy._used = False
         copy.redirect = self.redirect
-        copy.cf = self.cf
+        copy._cf = self._cf
         return copy
+
+    @property
+    def cf(self) -> AttrDict:
+        """Cloudflare's request metadata (`request.cf`); empty locally unless given."""
+        if not isinstance(self._cf, AttrDict):
+            self._cf = AttrDict(self._cf or {})
+        return self._cf
 
     def __repr__(self) -> str:
         return f"Request(method={self.method!r}, url={self.url!r})"

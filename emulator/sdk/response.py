@@ -28,6 +28,8 @@ __all__ = ["Response"]
 _NULL_BODY_STATUS = frozenset({101, 204, 205, 304})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 _TEXT_PLAIN = ("content-type", "text/plain;charset=UTF-8")
+# One encoder, built once: JSON.stringify's compact output, non-ASCII kept, NaN rejected.
+_ENCODER = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _check_status(status: Any) -> int:
@@ -134,7 +136,7 @@ class Response(BodyMixin):
         """A JSON response (`application/json`), serialised as JSON.stringify would."""
         if isinstance(headers, str) and status_text is None:
             headers, status_text = None, headers
-        payload = _json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        payload = _ENCODER.encode(data)
         response = cls(payload.encode(), status, headers, status_text)
         response._default_content_type("application/json")
         return response
