@@ -44,8 +44,13 @@ log = logging.getLogger("edge.worker")
 
 LEGACY_FLAG = "disable_python_no_global_handlers"
 _LEGACY = ("on_fetch", "on_scheduled")
-# Folders under a worker holding third-party code: imported normally, never purged.
-_VENDORED = frozenset({"site-packages", "python_modules", ".venv", "venv", "node_modules"})
+# Folders under a worker holding third-party code or tests: imported normally, never
+# purged (pytest owns test modules and their assertion rewriting).
+_VENDORED = frozenset(
+    {"site-packages", "python_modules", ".venv", "venv", "node_modules", "tests", "test"}
+)
+# Modules that exist only inside Cloudflare's Pyodide runtime.
+_PYODIDE_ONLY = {"js", "pyodide", "pyodide_js", "_pyodide_entrypoint_helper"}
 _lock = threading.RLock()
 _warned_legacy: set[Path] = set()
 
@@ -118,7 +123,10 @@ def _worker_root(file: str, roots: set[Path]) -> Path | None:
     # and worker modules' __file__ always starts with the (resolved) folder put on sys.path.
     for root in roots:
         prefix = str(root) + os.sep
-        if file.startswith(prefix) and _VENDORED.isdisjoint(file[len(prefix):].split(os.sep)[:-1]):
+        if not file.startswith(prefix):
+            continue
+        parts = file[len(prefix):].split(os.sep)
+        if _VENDORED.isdisjoint(parts[:-1]) and not parts[-1].startswith(("test_", "conftest")):
             return root
     return None
 
@@ -312,6 +320,11 @@ class Worker:
                 f"{self._label('fetch')} returned {type(result).__name__}, "
                 f"expected a workers.Response{_hint(result)}"
             )
+        if result.body_used:
+            raise TypeError(
+                f"{self._label('fetch')} returned a Response whose body was already read; "
+                "return response.clone() or a new Response with the text"
+            )
         return result
 
     async def scheduled(self, controller: ScheduledController, ctx: ExecutionContext) -> None:
@@ -346,6 +359,16 @@ def load_worker(config: WorkerConfig, env: dict[str, Any]) -> Worker:
         except SyntaxError as exc:
             where = f"{Path(exc.filename or main).name}, line {exc.lineno}"
             raise WorkerLoadError(main, f"SyntaxError: {exc.msg} ({where})") from exc
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.split(".")[0] in _PYODIDE_ONLY:
+                raise WorkerLoadError(
+                    main, f"imports {exc.name!r}, which exists only in Cloudflare's Pyodide "
+                    "runtime; use the `workers` module instead "
+                    "(from workers import Response, fetch)",
+                ) from exc
+            raise WorkerLoadError(
+                main, f"importing the worker failed: {type(exc).__name__}: {exc}"
+            ) from exc
         except (Exception, SystemExit) as exc:
             raise WorkerLoadError(
                 main, f"importing the worker failed: {type(exc).__name__}: {exc}"

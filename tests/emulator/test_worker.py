@@ -256,3 +256,40 @@ def test_env_attribute_and_item_access():
         _ = env.MISSING
     with pytest.raises(KeyError):
         _ = env["MISSING"]
+
+
+def test_pyodide_only_imports_get_a_hint(tmp_path):
+    with pytest.raises(WorkerLoadError, match="Pyodide") as info:
+        make(tmp_path, {"src/entry.py": "from js import Response\n"})
+    assert "from workers import" in str(info.value)
+
+
+async def test_returning_a_read_response_is_a_type_error(tmp_path):
+    worker = make(tmp_path, {"src/entry.py": """
+        from workers import WorkerEntrypoint, Response
+        class Default(WorkerEntrypoint):
+            async def fetch(self, request):
+                response = Response("x")
+                await response.text()
+                return response
+    """})
+    with pytest.raises(TypeError, match="already read"):
+        await call(worker)
+
+
+def test_test_modules_in_the_worker_folder_are_left_alone(tmp_path):
+    import sys
+
+    make(tmp_path, {"entry.py": HELLO, "tests/test_entry.py": "X = 1\n",
+                    "test_top.py": "Y = 1\n"}, main="entry.py")
+    sys.path.insert(0, str(tmp_path / "tests"))
+    try:
+        import test_entry
+        import test_top
+        make(tmp_path, {}, main="entry.py")
+        assert sys.modules["test_entry"] is test_entry
+        assert sys.modules["test_top"] is test_top
+    finally:
+        sys.path.remove(str(tmp_path / "tests"))
+        sys.modules.pop("test_entry", None)
+        sys.modules.pop("test_top", None)
