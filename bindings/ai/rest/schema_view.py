@@ -111,6 +111,8 @@ def _facts(schema: dict[str, Any]) -> list[tuple[str, str]]:
                 break
     if "enum" in schema:
         facts.append(("one of", ", ".join(_show(v) for v in schema["enum"])))
+    if "contentType" in schema:  # Cloudflare's output branches name their media type
+        facts.append(("content type", str(schema["contentType"])))
     if "format" in schema:
         facts.append(("format", str(schema["format"])))
     return facts

@@ -77,12 +77,18 @@ def _worker(model: str, chat: bool, stream: bool) -> str:
         inputs = '{"prompt": prompt, "stream": True}' if stream else '{"prompt": prompt}'
     if stream:
         call = (
-            f'        stream = await self.env.AI.run("{model}", {inputs})\n'
+            "        stream = await self.env.AI.run(\n"
+            f'            "{model}",\n'
+            f"            {inputs},\n"
+            "        )\n"
             '        return Response(stream, headers={"content-type": "text/event-stream"})\n'
         )
     else:
         call = (
-            f'        response = await self.env.AI.run("{model}", {inputs})\n'
+            "        response = await self.env.AI.run(\n"
+            f'            "{model}",\n'
+            f"            {inputs},\n"
+            "        )\n"
             "        return Response.json(response)\n"
         )
     return (
