@@ -9,6 +9,7 @@ renderer (which costs tens of microseconds a line).
 
 from __future__ import annotations
 
+import asyncio
 import http
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -136,6 +137,7 @@ class RequestLog:
         self.file = console.file
         self.color = console.is_terminal and console.color_system is not None
         self._console = console
+        self._flush_pending = False
 
     @lru_cache(maxsize=128)  # noqa: B019 - one small cache per status code, for the app's life
     def _status(self, status: int) -> str:
@@ -160,6 +162,16 @@ class RequestLog:
     def __call__(self, method: str, path: str, status: int, ms: float, note: str = "") -> None:
         extra = f" [{note}]" if note else ""
         self.file.write(f"{PREFIX} {method} {path} {self._status(status)} ({ms:.1f}ms){extra}\n")
+        if not self._flush_pending:
+            # one flush per event-loop turn, however many requests finished in it
+            self._flush_pending = True
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:
+                self._flush()
+
+    def _flush(self) -> None:
+        self._flush_pending = False
         self.file.flush()
 
 
