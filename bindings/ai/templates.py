@@ -33,7 +33,8 @@ Decisions where the reference format has no answer (never dropping content):
 - A conversation that starts with an assistant message gets an empty user turn first.
 - A trailing assistant message is a prefix the model continues (HF's
   `continue_final_message`): its turn is left open, no EOS, no new generation prompt.
-  An empty trailing assistant message is just the generation prompt.
+  An empty trailing assistant message is just the generation prompt (in Llama-2, whose
+  contents are stripped, so is a blank one).
 - An empty `messages` list renders an empty user turn (Llama-2) or only the generation
   prompt (ChatML): the schemas accept `[]`, so the model sees what the caller sent.
 - OpenAI-style content parts (`[{"type": "text", "text": ...}]`) are joined; other part
@@ -106,7 +107,7 @@ def _split_prefix(turns: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], 
     """Separate a trailing assistant message (a prefix to continue) from the rest."""
     if turns and turns[-1][0] == "assistant":
         content = turns[-1][1]
-        return turns[:-1], content if content.strip() else None
+        return turns[:-1], content or None
     return turns, None
 
 
@@ -208,6 +209,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
 
 
 _ENV = _environment()
+_SENTINEL = "\x00edge-continue-final-message\x00"
 
 
 @lru_cache(maxsize=64)
@@ -252,15 +254,24 @@ class JinjaFormat(_Format):
             role, content = _content(message, index)
             plain.append({**message, "role": role, "content": content})
         turns, prefix = _split_prefix([(m["role"], m["content"]) for m in plain])
-        if prefix is None:
-            text = self._render(plain[: len(turns)], add_generation_prompt=True)
+        if prefix is None or not prefix.strip():
+            # Nothing to search for in a blank prefix: the reply's header, then the blank.
+            text = self._render(plain[: len(turns)], add_generation_prompt=True) + (prefix or "")
         else:
-            # continue_final_message: render closed, then cut right after the final content.
-            text = self._render(plain, add_generation_prompt=False)
-            needle = prefix.strip()
-            at = text.rfind(needle)
+            # HF's continue_final_message renders the turn closed and cuts after the final
+            # content; a sentinel in its place finds the cut even when the content also
+            # occurs in the template's own text (say "<" before "<|im_end|>").
+            final = {**plain[-1], "content": _SENTINEL}
+            text = self._render([*plain[:-1], final], add_generation_prompt=False)
+            at = text.find(_SENTINEL)
             if at >= 0:
-                text = text[: at + len(needle)]
+                text = text[:at] + prefix
+            else:  # the template rewrote the content: HF's way, on the real content
+                text = self._render(plain, add_generation_prompt=False)
+                needle = prefix.strip()
+                at = text.rfind(needle)
+                if at >= 0:
+                    text = text[: at + len(needle)]
         if self.strip_bos and self.bos_token and text.startswith(self.bos_token):
             text = text[len(self.bos_token):]
         return text
