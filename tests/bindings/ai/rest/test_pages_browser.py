@@ -1,0 +1,160 @@
+"""The catalogue pages in headless Chromium (Debian's `chromium`, driven by playwright):
+the index filters, a page shows every parameter, the playground streams a reply."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from bindings.ai.engines.scripted import ScriptedEngine
+from bindings.ai.rest import create_app
+from bindings.ai.rest.schema_view import top_level
+from tests.bindings.ai.rest.support import CHAT_MODEL, FP16_MODEL, TOKEN, scripted_service
+from tests.fakes.loopback import LoopbackServer, serve
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REPLY = "Hello, World! The phrase comes from a 1972 tutorial by Brian Kernighan."
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if CHROMIUM is None:
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoopbackServer]:
+    service = scripted_service()
+    # slow enough that the page has to render the reply piece by piece
+    service.set_engine("*", ScriptedEngine(text=REPLY, delay=0.03))
+    with serve(create_app(service)) as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def test_index_lists_and_filters_models(page, server):
+    page.goto(f"{server.url}/")
+    cards = page.locator("[data-testid=model-card]")
+    assert cards.count() == 2
+    assert page.locator("[data-testid=model-card]:visible").count() == 2
+    page.fill("[data-testid=search]", "awq")
+    visible = page.locator("[data-testid=model-card]:visible")
+    assert visible.count() == 1
+    assert CHAT_MODEL in visible.inner_text()
+    page.fill("[data-testid=search]", "no such words")
+    assert page.locator("[data-testid=model-card]:visible").count() == 0
+    assert page.locator("#empty").is_visible()
+    page.fill("[data-testid=search]", "")
+    page.select_option("[data-testid=task-filter]", "Text Generation")
+    assert page.locator("[data-testid=model-card]:visible").count() == 2
+    page.click(f"text={FP16_MODEL}")
+    page.wait_for_url(f"**/models/{FP16_MODEL}")
+    assert page.locator("[data-testid=model-title]").inner_text().startswith("llama-2-7b-chat-fp16")
+
+
+def test_model_page_shows_every_parameter(page, server):
+    from bindings.ai.catalogue import load_catalogue
+
+    entry = load_catalogue().get(CHAT_MODEL)
+    page.goto(f"{server.url}/models/{CHAT_MODEL}")
+    names = page.locator("[data-testid=input-params] [data-testid=param]")
+    expected = [node.name for form in top_level(entry.input_schema) for node in form.walk()]
+    assert names.count() == len(expected)
+    shown = [names.nth(i).get_attribute("data-name") for i in range(names.count())]
+    assert shown == expected
+    for i in range(names.count()):
+        assert names.nth(i).is_visible()
+    assert "Worker - Streaming" in page.inner_text("[data-testid=snippet-worker-streaming]")
+
+
+def test_playground_streams_the_reply(page, server, tmp_path):
+    page.goto(f"{server.url}/models/{CHAT_MODEL}")
+    # record every text the assistant bubble shows while the reply arrives
+    page.evaluate(
+        """() => {
+        window.__seen = [];
+        new MutationObserver(() => {
+          const reply = document.querySelector("[data-testid=msg-assistant] .text");
+          if (reply) window.__seen.push(reply.textContent);
+        }).observe(document.getElementById("pg-transcript"),
+                   {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    page.fill("[data-testid=user]", "What is the origin of the phrase Hello, World?")
+    page.click("[data-testid=send]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.includes('tokens')",
+        timeout=20_000,
+    )
+    assert page.inner_text("[data-testid=msg-assistant] .text") == REPLY
+    seen = [text for text in page.evaluate("window.__seen") if text]
+    partial = {text for text in seen if text != REPLY}
+    assert len(partial) >= 3, f"the reply was not rendered as it streamed: {seen}"
+    assert all(REPLY.startswith(text) for text in partial)
+    assert page.locator("[data-testid=msg-user]").inner_text().endswith("Hello, World?")
+    page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
+
+
+def test_playground_shows_validation_errors(page, server):
+    page.goto(f"{server.url}/models/{FP16_MODEL}")
+    page.fill("[data-testid=temperature]", "9")
+    page.fill("[data-testid=user]", "hi")
+    page.click("[data-testid=send]")
+    error = page.locator(".msg.error")
+    error.wait_for(timeout=10_000)
+    assert "5006" in error.inner_text() and "temperature" in error.inner_text()
+    assert page.inner_text("[data-testid=status]") == "Failed"
+
+
+def test_playground_sends_the_token(browser):
+    service = scripted_service()
+    with serve(create_app(service, api_token=TOKEN)) as secured:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{secured.url}/models/{FP16_MODEL}")
+        page.fill("[data-testid=user]", "first try")
+        page.click("[data-testid=send]")
+        page.locator(".msg.error").wait_for(timeout=10_000)
+        assert "Authentication error" in page.inner_text(".msg.error")
+        page.fill("[data-testid=token]", TOKEN)
+        page.fill("[data-testid=user]", "with the token")
+        page.click("[data-testid=send]")
+        page.wait_for_function(
+            "document.querySelector('[data-testid=status]').textContent.includes('tokens')",
+            timeout=10_000,
+        )
+        assert page.locator("[data-testid=msg-assistant] .text").last.inner_text() == (
+            "with the token"
+        )
+        context.close()
