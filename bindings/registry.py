@@ -24,12 +24,12 @@ BINDINGS: dict[str, str] = {
     "ai": "bindings.ai.binding",
     "kv_namespaces": "bindings.kv",
     "d1_databases": "bindings.d1",
+    "r2_buckets": "bindings.r2",
 }
 
 #: kinds Cloudflare has that the emulator recognises but does not emulate yet.
 PENDING: frozenset[str] = frozenset(
     {
-        "r2_buckets",
         "durable_objects",
         "queues",
         "services",

@@ -1,0 +1,426 @@
+"""R2 (`[[r2_buckets]]`): a local bucket of files with an SQLite index.
+
+Mirrors the Workers API (https://developers.cloudflare.com/r2/api/workers/workers-api-reference/)
+as Python Workers call it: `await env.BUCKET.put(key, value, httpMetadata={...},
+customMetadata={...})`, `get(key, range=..., onlyIf=...)` (an object with a body:
+`await obj.text()`, `.json()`, `.arrayBuffer()`/`.bytes()`, `obj.body` streams),
+`head`, `delete(key or keys)`, `list(prefix=, limit=, cursor=, delimiter=, startAfter=,
+include=[...])`. Objects carry `key, version, size, etag, httpEtag, uploaded,
+httpMetadata, customMetadata, checksums, storageClass`; snake_case names work too.
+Storage: `<state>/v3/r2/<bucket>/blobs/<id>` plus `<state>/v3/r2/<bucket>/index.sqlite`.
+Not emulated: multipart uploads, SSE-C keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bindings.storage import SqliteFile, safe_name, shared_db, transaction
+from emulator.config import BindingSpec
+from emulator.sdk.attrdict import AttrDict, wrap
+
+MAX_KEY_SIZE = 1024
+MAX_CUSTOM_METADATA_SIZE = 2048
+MAX_LIST_KEYS = 1000
+HTTP_FIELDS = ("contentType", "contentLanguage", "contentDisposition", "contentEncoding",
+               "cacheControl", "cacheExpiry")  # fmt: skip
+_HEADER_NAMES = {"contentType": "content-type", "contentLanguage": "content-language",
+                 "contentDisposition": "content-disposition",
+                 "contentEncoding": "content-encoding", "cacheControl": "cache-control",
+                 "cacheExpiry": "expires"}  # fmt: skip
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY,
+    blob TEXT NOT NULL,
+    version TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    uploaded INTEGER NOT NULL,
+    http_metadata TEXT NOT NULL,
+    custom_metadata TEXT NOT NULL,
+    storage_class TEXT NOT NULL
+);
+"""
+_COLUMNS = "key, blob, version, size, etag, uploaded, http_metadata, custom_metadata, storage_class"
+
+
+class R2Error(Exception):
+    """A rejected R2 call; messages follow R2's (`put: ... (10037)`)."""
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+class R2Object:
+    """Metadata of a stored object (what `head` returns)."""
+
+    def __init__(self, row: tuple, range_: dict | None = None) -> None:
+        key, _blob, version, size, etag, uploaded, http, custom, storage_class = row
+        self.key: str = key
+        self.version: str = version
+        self.size: int = size
+        self.etag: str = etag
+        self.httpEtag: str = f'"{etag}"'
+        self.uploaded = datetime.fromtimestamp(uploaded / 1000, tz=UTC)
+        self.httpMetadata = AttrDict(json.loads(http))
+        self.customMetadata = AttrDict(json.loads(custom))
+        self.checksums = AttrDict(md5=bytes.fromhex(etag))
+        self.storageClass: str = storage_class
+        self.range = AttrDict(range_ or {"offset": 0, "length": size})
+
+    def __getattr__(self, name: str) -> Any:  # snake_case aliases: http_etag, custom_metadata
+        camel = _camel(name)
+        if camel != name:
+            return getattr(self, camel)
+        raise AttributeError(name)
+
+    def writeHttpMetadata(self, headers: Any) -> None:
+        """Copy the stored HTTP metadata onto a Headers object (or a dict)."""
+        for field_name, header in _HEADER_NAMES.items():
+            value = self.httpMetadata.get(field_name)
+            if value is not None:
+                headers[header] = value if isinstance(value, str) else str(value)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.key!r} size={self.size} etag={self.etag}>"
+
+
+class R2ObjectBody(R2Object):
+    """An object with its contents: `body` (async iterator of bytes) and the readers."""
+
+    def __init__(self, row: tuple, data_file: Any, offset: int, length: int) -> None:
+        super().__init__(row, {"offset": offset, "length": length})
+        self._file = data_file
+        self._offset, self._length = offset, length
+        self.bodyUsed = False
+
+    @property
+    def body(self) -> AsyncIterator[bytes]:
+        self._use()
+        return self._chunks()
+
+    async def _chunks(self, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+        import asyncio
+
+        remaining = self._length
+        try:
+            while remaining > 0:
+                chunk = await asyncio.to_thread(self._read_at, self._offset, min(size, remaining))
+                if not chunk:
+                    break
+                self._offset += len(chunk)
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            self._file.close()
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        return os.pread(self._file.fileno(), size, offset)
+
+    def __del__(self) -> None:
+        if not self.bodyUsed:
+            self._file.close()  # never read: release the file now, not at interpreter exit
+
+    def _use(self) -> None:
+        if self.bodyUsed:
+            raise TypeError("Body has already been used. It can only be used once.")
+        self.bodyUsed = True
+
+    async def arrayBuffer(self) -> bytes:
+        return b"".join([chunk async for chunk in self.body])
+
+    bytes = arrayBuffer
+
+    async def text(self) -> str:
+        return (await self.arrayBuffer()).decode("utf-8", errors="replace")
+
+    async def json(self) -> Any:
+        return wrap(json.loads(await self.arrayBuffer()))
+
+
+class R2Bucket:
+    """`env.<BINDING>` for one bucket."""
+
+    def __init__(self, db: SqliteFile, bucket_name: str) -> None:
+        self._db = db
+        self.bucket_name = bucket_name
+        self._blobs = db.path.parent / "blobs"
+
+    def describe(self) -> list[str]:
+        return [f"bucket {self.bucket_name} at {self._db.path.parent}"]
+
+    async def head(self, key: str) -> R2Object | None:
+        _validate_key(key, "head")
+        row = await self._db.run(lambda conn: _row(conn, key))
+        return None if row is None else R2Object(row)
+
+    async def get(self, key: str, options: dict | None = None, **kwargs: Any) -> Any:
+        """The object with its body, None when missing, or (a failed `onlyIf`) the object
+        without a body."""
+        opts = _options(options, kwargs, {"onlyIf", "range", "ssecKey"})
+        _validate_key(key, "get")
+
+        def read(conn):
+            row = _row(conn, key)
+            if row is None:
+                return None, None, None
+            if not _conditions_met(row, opts.get("onlyIf")):
+                return row, None, None
+            span = _range(opts.get("range"), row[3])
+            # Opened here, on the index thread, so a concurrent overwrite cannot swap it.
+            return row, open(self._blobs / row[1], "rb"), span  # closed by the body
+
+        row, handle, span = await self._db.run(read)
+        if row is None:
+            return None
+        if handle is None:
+            return R2Object(row)
+        offset, length = span
+        return R2ObjectBody(row, handle, offset, length)
+
+    async def put(self, key: str, value: Any, options: dict | None = None, **kwargs: Any) -> Any:
+        """Store `value` (str, bytes-like, None or an async iterable of bytes); the new
+        `R2Object`, or None when `onlyIf` is not met."""
+        allowed = {"httpMetadata", "customMetadata", "md5", "sha1", "sha256", "sha384",
+                   "sha512", "onlyIf", "storageClass", "ssecKey"}  # fmt: skip
+        opts = _options(options, kwargs, allowed)
+        _validate_key(key, "put")
+        http = _http_metadata(opts.get("httpMetadata"))
+        custom = _custom_metadata(opts.get("customMetadata"))
+        storage_class = opts.get("storageClass") or "Standard"
+        if storage_class not in ("Standard", "InfrequentAccess"):
+            raise R2Error(f"put: Unsupported storage class {storage_class!r}. (10040)")
+        data = await _to_bytes(value)
+        digests = {"md5": hashlib.md5(data).hexdigest()}
+        for algorithm in ("md5", "sha1", "sha256", "sha384", "sha512"):
+            expected = opts.get(algorithm)
+            if expected is None:
+                continue
+            expected_hex = expected if isinstance(expected, str) else bytes(expected).hex()
+            if hashlib.new(algorithm, data).hexdigest() != expected_hex.lower():
+                raise R2Error(
+                    f"put: The {algorithm.upper()} checksum you specified did not match "
+                    "what we received. (10037)"
+                )
+        blob_id = uuid.uuid4().hex
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        row = (key, blob_id, uuid.uuid4().hex, len(data), digests["md5"],
+               int(datetime.now(tz=UTC).timestamp() * 1000), json.dumps(http),
+               json.dumps(custom), storage_class)  # fmt: skip
+
+        def write(conn):
+            old = _row(conn, key)
+            if opts.get("onlyIf") is not None and (
+                old is None or not _conditions_met(old, opts["onlyIf"])
+            ):
+                return None
+            tmp = self._blobs / f"{blob_id}.tmp"
+            tmp.write_bytes(data)
+            tmp.rename(self._blobs / blob_id)
+            conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                         row)  # fmt: skip
+            if old is not None:
+                (self._blobs / old[1]).unlink(missing_ok=True)
+            return row
+
+        written = await self._db.run(lambda conn: transaction(conn, write))
+        return None if written is None else R2Object(written)
+
+    async def delete(self, keys: str | list[str]) -> None:
+        """Delete one key or a list of keys (missing keys are not an error)."""
+        key_list = [keys] if isinstance(keys, str) else list(keys)
+        if len(key_list) > 1000:
+            raise R2Error("delete: You can delete at most 1000 keys at once. (10001)")
+        for key in key_list:
+            _validate_key(key, "delete")
+
+        def remove(conn):
+            for key in key_list:
+                old = _row(conn, key)
+                if old is not None:
+                    conn.execute("DELETE FROM objects WHERE key = ?", (key,))
+                    (self._blobs / old[1]).unlink(missing_ok=True)
+
+        await self._db.run(lambda conn: transaction(conn, remove))
+
+    async def list(self, options: dict | None = None, **kwargs: Any) -> AttrDict:
+        """`{objects, truncated, cursor?, delimitedPrefixes}` in key order."""
+        allowed = {"limit", "prefix", "cursor", "delimiter", "startAfter", "include"}
+        opts = _options(options, kwargs, allowed)
+        limit = opts.get("limit", MAX_LIST_KEYS)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            raise R2Error(
+                f"list: MaxKeys params must be positive integer <= 1000. (10022), got {limit!r}"
+            )
+        prefix = opts.get("prefix") or ""
+        delimiter = opts.get("delimiter") or ""
+        include = set(opts.get("include") or ())
+        unknown = include - {"httpMetadata", "customMetadata"}
+        if unknown:
+            raise R2Error(f"list: include accepts httpMetadata and customMetadata, got {unknown}")
+        after = max(opts.get("startAfter") or "", _decode_cursor(opts.get("cursor")))
+
+        def scan(conn):
+            objects, prefixes, position, truncated = [], [], after, False
+            while True:
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM objects WHERE key > ? AND substr(key, 1, ?) = ?"
+                    " ORDER BY key LIMIT 1000",
+                    (position, len(prefix), prefix),
+                ).fetchall()
+                for row in rows:
+                    key = row[0]
+                    if key <= position:
+                        continue  # inside a delimited prefix already listed
+                    if len(objects) + len(prefixes) == limit:
+                        return objects, prefixes, position, True
+                    cut = key.find(delimiter, len(prefix)) if delimiter else -1
+                    if cut >= 0:
+                        group = key[: cut + len(delimiter)]
+                        prefixes.append(group)
+                        position = group + "\U0010ffff"  # past every key in the group
+                    else:
+                        objects.append(row)
+                        position = key
+                if len(rows) < 1000:
+                    return objects, prefixes, position, truncated
+
+        rows, prefixes, position, truncated = await self._db.run(scan)
+        objects = []
+        for row in rows:
+            obj = R2Object(row)
+            if "httpMetadata" not in include:
+                obj.httpMetadata = AttrDict()
+            if "customMetadata" not in include:
+                obj.customMetadata = AttrDict()
+            objects.append(obj)
+        result: dict[str, Any] = {"objects": objects, "truncated": truncated,
+                                  "delimitedPrefixes": prefixes}  # fmt: skip
+        if truncated:
+            result["cursor"] = base64.urlsafe_b64encode(position.encode()).decode()
+        return AttrDict(result)
+
+
+def build(spec: BindingSpec, host: Any) -> R2Bucket:
+    """`env.<binding>`: the bucket `bucket_name` (or the binding name when there is none)."""
+    bucket = spec.options.get("bucket_name") or spec.name
+    folder: Path = host.state_dir / "v3" / "r2" / safe_name(bucket)
+    return R2Bucket(shared_db(host, f"r2:{folder}", folder / "index.sqlite", SCHEMA), bucket)
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+def _row(conn: Any, key: str) -> tuple | None:
+    return conn.execute(f"SELECT {_COLUMNS} FROM objects WHERE key = ?", (key,)).fetchone()
+
+
+def _validate_key(key: Any, op: str) -> None:
+    if not isinstance(key, str):
+        raise R2Error(f"{op}: The specified object name is not valid: expected a string. (10020)")
+    if len(key.encode()) > MAX_KEY_SIZE:
+        raise R2Error(f"{op}: The specified object name is not valid: over 1024 bytes. (10020)")
+
+
+def _options(options: dict | None, kwargs: dict, allowed: set[str]) -> dict[str, Any]:
+    merged = {_camel(k): v for k, v in {**(options or {}), **kwargs}.items()}
+    unknown = set(merged) - allowed
+    if unknown:
+        names, expected = ", ".join(sorted(unknown)), ", ".join(sorted(allowed))
+        raise R2Error(f"Unknown option(s): {names}; expected {expected}")
+    return merged
+
+
+def _http_metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if hasattr(value, "items") and not isinstance(value, dict):  # a Headers object
+        by_header = {header: name for name, header in _HEADER_NAMES.items()}
+        return {by_header[k.lower()]: v for k, v in value.items() if k.lower() in by_header}
+    if not isinstance(value, dict):
+        raise R2Error(f"put: httpMetadata must be a dict or Headers, got {type(value).__name__}")
+    fields = {_camel(k): v for k, v in value.items()}
+    unknown = set(fields) - set(HTTP_FIELDS)
+    if unknown:
+        raise R2Error(f"put: unknown httpMetadata field(s) {sorted(unknown)}; known: {HTTP_FIELDS}")
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
+
+
+def _custom_metadata(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise R2Error("put: customMetadata must map strings to strings")
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+    if size > MAX_CUSTOM_METADATA_SIZE:
+        raise R2Error(f"put: Your metadata headers exceed the maximum allowed metadata size. "
+                      f"({size} > {MAX_CUSTOM_METADATA_SIZE} bytes) (10012)")  # fmt: skip
+    return dict(value)
+
+
+def _conditions_met(row: tuple, only_if: Any) -> bool:
+    if not only_if:
+        return True
+    if hasattr(only_if, "get") and not isinstance(only_if, dict):  # Headers: If-Match etc.
+        only_if = {"etagMatches": only_if.get("if-match"),
+                   "etagDoesNotMatch": only_if.get("if-none-match")}  # fmt: skip
+    cond = {_camel(k): v for k, v in only_if.items() if v is not None}
+    etag, uploaded = row[4], row[5]
+    match = cond.get("etagMatches")
+    if match is not None and match.strip('"') not in (etag, "*"):
+        return False
+    no_match = cond.get("etagDoesNotMatch")
+    if no_match is not None and no_match.strip('"') in (etag, "*"):
+        return False
+    before, after = cond.get("uploadedBefore"), cond.get("uploadedAfter")
+    if before is not None and uploaded >= before.timestamp() * 1000:
+        return False
+    return not (after is not None and uploaded <= after.timestamp() * 1000)
+
+
+def _range(value: Any, size: int) -> tuple[int, int]:
+    if not value:
+        return 0, size
+    rng = {_camel(k): v for k, v in value.items()}
+    if "suffix" in rng:
+        suffix = min(int(rng["suffix"]), size)
+        return size - suffix, suffix
+    offset = int(rng.get("offset", 0))
+    if offset < 0 or offset > size:
+        raise R2Error(f"get: The requested range is not satisfiable: offset {offset}. (10039)")
+    length = int(rng.get("length", size - offset))
+    return offset, max(0, min(length, size - offset))
+
+
+async def _to_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, AsyncIterable):
+        return b"".join([c.encode() if isinstance(c, str) else bytes(c) async for c in value])
+    raise R2Error(f"put: value must be str, bytes or a stream, got {type(value).__name__}")
+
+
+def _decode_cursor(cursor: Any) -> str:
+    if not cursor:
+        return ""
+    try:
+        return base64.b64decode(str(cursor).encode(), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise R2Error(f"list: Invalid cursor {cursor!r}") from None
