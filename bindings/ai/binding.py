@@ -11,6 +11,7 @@ loaded models survive hot reloads.
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +38,8 @@ class Ai:
         self, model: str, inputs: Any = None, options: Mapping[str, Any] | None = None
     ) -> AttrDict | AiStream | Any:
         """Run `model` on `inputs`; raises `AiError` (`"5006: ..."`) like Cloudflare."""
-        request_id = self.lastRequestId = str(uuid.uuid4())
+        # A v4 UUID like Cloudflare's cf-ai-req-id, without uuid4()'s urandom syscall.
+        request_id = self.lastRequestId = str(uuid.UUID(int=random.getrandbits(128), version=4))
         raw = bool(options.get("returnRawResponse")) if isinstance(options, Mapping) else False
         if not raw:
             return await self._service.run(model, inputs, _plain(options))

@@ -26,7 +26,7 @@ from bindings.ai.engines.base import Engine, Health, PromptFormat
 from bindings.ai.errors import AiError, bad_input, internal
 from bindings.ai.request import build_request, choose_prompt_format
 from bindings.ai.routing import Route, RouteError, RouteLayer, RouteTable, describe_route
-from bindings.ai.streaming import AiStream, as_ai_error
+from bindings.ai.streaming import AiStream, as_ai_error, collect
 from emulator.sdk.attrdict import AttrDict
 
 log = logging.getLogger("edge.ai")
@@ -65,7 +65,7 @@ class AiService:
         self.routes = routes if routes is not None else RouteTable()
         self._engine_factory = engine_factory
         self._engines: dict[tuple, Engine] = {}
-        self._formats: dict[tuple, PromptFormat] = {}
+        self._resolved: dict[str, tuple[Any, Engine, PromptFormat]] = {}
         self._noted: set[Any] = set()
         self._started = False
         self.last_health: dict[str, list[Health]] = {}
@@ -98,7 +98,7 @@ class AiService:
         else:
             self.routes.layers[0] = RouteLayer("python", (*layer.routes, route))
         self._engines[_engine_key(route)] = engine
-        self._formats.clear()
+        self._resolved.clear()
         return route
 
     def route_for(self, model: str) -> Route:
@@ -131,7 +131,7 @@ class AiService:
         """`env.AI.run(model, inputs, options)` minus `returnRawResponse` (the binding's)."""
         self._note_options(options)
         entry = self.catalogue.get(model)
-        if not isinstance(inputs, Mapping):
+        if not isinstance(inputs, dict | Mapping):
             kind = "null" if inputs is None else type(inputs).__name__
             raise bad_input(f"Error: Type mismatch of '/', '{kind}' not in 'object'")
         from bindings.ai.validation import check_inputs
@@ -140,21 +140,13 @@ class AiService:
         if checked.ignored:
             self._note_ignored(entry.name, checked.ignored)
         valid = checked.inputs
-        route = self.route_for(model)
-        try:
-            engine = self.engine_for(route)
-        except RouteError as exc:
-            raise internal(str(exc)) from exc
-        fmt = None
-        if not (valid.get("raw") and "prompt" in valid):
-            fmt = self._format(route, engine, entry)
-        request = build_request(model, valid, fmt)
+        engine, fmt = self._serving(model, entry)
+        request = build_request(model, valid, None if valid.get("raw") else fmt)
         log.debug("AI %s -> %s: %r", model, engine.name, request)
-        stream = AiStream(engine.generate(request), model=model)
         if request.stream:
-            return await stream.start()
+            return await AiStream(engine.generate(request), model=model).start()
         started = time.perf_counter()
-        text, usage = await stream.read_text()
+        text, usage = await collect(engine.generate(request), model=model)
         log.info(
             "AI %s (%s): %d+%d tokens in %.2fs",
             model,
@@ -163,7 +155,7 @@ class AiService:
             usage.completion_tokens,
             time.perf_counter() - started,
         )
-        return AttrDict({"response": text, "usage": usage.as_dict()})
+        return AttrDict(response=text, usage=AttrDict(usage.as_dict()))
 
     async def models(self, params: Mapping[str, Any] | None = None) -> list[AttrDict]:
         """`env.AI.models(params)`: catalogue records in the REST `/ai/models/search` shape."""
@@ -243,7 +235,7 @@ class AiService:
 
     async def close(self) -> None:
         engines, self._engines = list(self._engines.values()), {}
-        self._formats.clear()
+        self._resolved.clear()
         self._started = False
         for engine in engines:
             try:
@@ -253,12 +245,28 @@ class AiService:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _format(self, route: Route, engine: Engine, entry: Any) -> PromptFormat:
-        key = (_engine_key(route), route.prompt_format, entry.name)
-        fmt = self._formats.get(key)
-        if fmt is None:
-            fmt = self._formats[key] = choose_prompt_format(route, engine, entry)
-        return fmt
+    def _serving(self, model: str, entry: Any) -> tuple[Engine, PromptFormat | None]:
+        """The engine and chat template for a model, resolved once and cached (the cache
+        is cleared whenever routes or engines change)."""
+        cached = self._resolved.get(model)
+        if cached is not None and cached[0] is entry:
+            return cached[1], cached[2]
+        route = self.route_for(model)
+        try:
+            engine = self.engine_for(route)
+        except RouteError as exc:
+            raise internal(str(exc)) from exc
+        try:
+            fmt = choose_prompt_format(route, engine, entry)
+        except AiError as exc:
+            fmt, error = None, exc
+        else:
+            error = None
+        if error is not None:
+            # Only `raw` prompts can do without a template: fail the others, uncached.
+            return engine, _MissingFormat(error)
+        self._resolved[model] = (entry, engine, fmt)
+        return engine, fmt
 
     def _note(self, key: Any, message: str) -> None:
         if key not in self._noted:
@@ -282,6 +290,19 @@ class AiService:
             ("ignored", model, keys),
             f"{model}: input key(s) {keys} are not in the model's schema; not sent to the engine",
         )
+
+
+class _MissingFormat:
+    """Raises the template-choice error when (and only when) a template is needed."""
+
+    name = "missing"
+    stop = ()
+
+    def __init__(self, error: AiError) -> None:
+        self.error = error
+
+    def render(self, messages: list[dict[str, Any]]) -> str:
+        raise self.error
 
 
 class _Broken:

@@ -228,5 +228,28 @@ class AiStream:
 
 
 async def collect(source: AsyncIterator[Any], *, model: str = "") -> tuple[str, Usage]:
-    """The whole text and usage of an engine generation (errors raise `AiError`)."""
-    return await AiStream(source, model=model).read_text()
+    """The whole text and usage of an engine generation (errors raise `AiError`).
+
+    The non-streaming path: the same normalization as `AiStream.chunks()`, without the
+    generator layers (this is per call overhead of every `env.AI.run`).
+    """
+    text = _Text()
+    parts: list[str] = []
+    usage = None
+    try:
+        async for item in source:
+            if isinstance(item, Usage):
+                usage = item
+            else:
+                parts.append(text.feed(item))
+        parts.append(text.flush())
+    except Exception as exc:
+        raise as_ai_error(exc) from exc
+    finally:
+        closer = getattr(source, "aclose", None)
+        if closer is not None:
+            await closer()
+    if usage is None:
+        log.debug("engine for %s ended without usage; counting chunks", model)
+        usage = Usage(prompt_tokens=0, completion_tokens=sum(1 for part in parts if part))
+    return "".join(parts), usage

@@ -32,6 +32,7 @@ from bindings.ai.errors import AiError
 from bindings.ai.routing import Route
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
+_KEEP_REQUESTS = 1000
 
 
 def tokenize(text: str) -> list[str]:
@@ -43,8 +44,8 @@ class ScriptedEngine:
     """Replies from a script instead of a model (see the module docstring).
 
     `replies` (cycled) wins over `text`, which wins over echo. `per_model` maps catalogue
-    names to a fixed text for that model alone. Every request received is kept in
-    `requests`, so tests can check exactly what reached the engine.
+    names to a fixed text for that model alone. The latest requests received (up to
+    1000) are kept in `requests`, so tests can check exactly what reached the engine.
     """
 
     name = "scripted"
@@ -101,6 +102,8 @@ class ScriptedEngine:
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
         self.requests.append(request)
+        if len(self.requests) > _KEEP_REQUESTS:  # a long dev session must not grow forever
+            del self.requests[: -_KEEP_REQUESTS // 2]
         reply = _cut_at_stop(self.reply_for(request), request.stop)
         tokens = tokenize(reply)[: max(request.max_tokens, 0)]
         for count, token in enumerate(tokens):
