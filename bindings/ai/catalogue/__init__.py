@@ -66,8 +66,8 @@ class Catalogue:
             self.add(entry)
 
     def add(self, entry: CatalogueEntry) -> None:
-        """Add an entry; one with the same name is replaced (and recorded as overridden)."""
-        previous = self._entries.pop(entry.name, None)
+        """Add an entry; one with the same name is replaced in place (noted in `overrides`)."""
+        previous = self._entries.get(entry.name)
         if previous is not None:
             entry.overrides = previous.path
         self._entries[entry.name] = entry
