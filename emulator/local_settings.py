@@ -42,6 +42,10 @@ ROUTE_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "gguf": (str, "a path to a .gguf file"),
     "prompt_format": (str, "a string (llama2, chatml, gguf, none)"),
     "options": (dict, "a table"),
+    # aliases `bindings.ai.routing.route_from_table` also accepts
+    "url": (str, "a URL"),
+    "model": (str, "a string (the backend's model name)"),
+    "template": (str, "a string (llama2, chatml, gguf, none)"),
 }
 
 _KNOWN = {"ai": {"routes", "catalogue"}}
@@ -104,7 +108,9 @@ def _route(table: Any, file: Path, key: str) -> dict[str, Any]:
         expected, what = ROUTE_FIELDS[name]
         if not isinstance(value, expected):
             raise ConfigError(file, f"{key}.{name}", f"expected {what}, got {value!r}")
-    urls = table.get("urls")
+    urls = table.get("urls", table.get("url"))
+    if "url" in table and "urls" not in table:
+        route["urls"] = [route.pop("url")]
     if isinstance(urls, str):
         route["urls"] = [urls]
     elif isinstance(urls, list):
