@@ -90,7 +90,12 @@ class R2Object:
         for field_name, header in _HEADER_NAMES.items():
             value = self.httpMetadata.get(field_name)
             if value is not None:
-                headers[header] = value if isinstance(value, str) else str(value)
+                text = value if isinstance(value, str) else str(value)
+                setter = getattr(headers, "set", None)
+                if callable(setter):  # workers.Headers (JS-like)
+                    setter(header, text)
+                else:
+                    headers[header] = text
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.key!r} size={self.size} etag={self.etag}>"

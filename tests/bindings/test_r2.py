@@ -118,6 +118,11 @@ async def test_write_http_metadata(bucket):
     headers: dict[str, str] = {}
     obj.writeHttpMetadata(headers)
     assert headers == {"content-type": "image/png", "cache-control": "max-age=60"}
+    from emulator.sdk.headers import Headers
+
+    js_like = Headers()
+    obj.writeHttpMetadata(js_like)
+    assert js_like.get("Content-Type") == "image/png"
 
 
 async def test_list(bucket):
