@@ -159,7 +159,7 @@ def _import_main(main: Path, root: Path) -> ModuleType:
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
     importlib.invalidate_caches()
-    sys.modules["workers"] = emulator.sdk
+    emulator.sdk.install()
 
     name = main.stem
     taken = sys.modules.get(name)

@@ -6,6 +6,8 @@ worker loader registers this package under that name in `sys.modules`, so nothin
 (Pyodide-only) can sit beside us untouched.
 """
 
+import sys
+
 from emulator.sdk.attrdict import AttrDict
 from emulator.sdk.body import BodyUsedError
 from emulator.sdk.entrypoints import DurableObject, WorkerEntrypoint, WorkflowEntrypoint, handler
@@ -29,5 +31,12 @@ __all__ = [
     "WorkflowEntrypoint",
     "fetch",
     "handler",
+    "install",
     "using_client",
 ]
+
+
+def install() -> None:
+    """Make `import workers` give this package (the loader calls it; so can test setups
+    that import a worker's modules directly)."""
+    sys.modules["workers"] = sys.modules[__name__]

@@ -151,3 +151,34 @@ def test_request_from_request_moves_body():
     assert copy.method == "POST" and copy.url == "http://x/"
     assert copy.headers.get("b") == "2" and not copy.headers.has("a")
     assert original.body_used
+
+
+async def test_from_asgi_disconnect_mid_body_is_os_error():
+    messages = [{"type": "http.request", "body": b"a", "more_body": True},
+                {"type": "http.disconnect"}]
+
+    async def receive():
+        return messages.pop(0)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
+             "headers": [(b"host", b"h"), (b"transfer-encoding", b"chunked")]}
+    req = Request.from_asgi(scope, receive)
+    with pytest.raises(OSError, match="disconnected"):
+        await req.bytes()
+
+
+def test_install_makes_workers_importable():
+    import sys
+
+    import emulator.sdk
+
+    saved = sys.modules.pop("workers", None)
+    try:
+        emulator.sdk.install()
+        import workers
+
+        assert workers is emulator.sdk
+        assert workers.Request is Request
+    finally:
+        if saved is not None:
+            sys.modules["workers"] = saved
