@@ -11,8 +11,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from watchfiles import Change, awatch
+if TYPE_CHECKING:
+    from watchfiles import Change
 
 log = logging.getLogger("edge.reloader")
 
@@ -113,6 +115,8 @@ class Reloader:
         await asyncio.gather(*watches)
 
     async def _watch(self, roots: list[Path], *, recursive: bool) -> None:
+        from watchfiles import awatch  # imported once serving has started: cold start
+
         watcher = awatch(
             *roots,
             watch_filter=self.filter,
