@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.jsonc import strip_jsonc
+
 
 class ConfigError(Exception):
     """A configuration problem; the message names the file, the key and what was expected."""
@@ -241,45 +243,6 @@ def parse_file(file: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(file, None, f"expected an object at the top, got {_kind(data)}")
     return data
-
-
-def strip_jsonc(text: str) -> str:
-    """JSONC to JSON: comments and trailing commas become spaces, so the JSON parser's
-    line and column numbers still point into the original text."""
-    out = list(text)
-    i, n = 0, len(text)
-    last_comma = -1  # index of a comma that may turn out to be trailing
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            last_comma = -1
-            i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-            i += 1
-            continue
-        if ch == "/" and text.startswith("//", i):
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            out[i:end] = " " * (end - i)
-            i = end
-            continue
-        if ch == "/" and text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            out[i:end] = [c if c == "\n" else " " for c in text[i:end]]
-            i = end
-            continue
-        if ch == ",":
-            last_comma = i
-        elif ch in "}]":
-            if last_comma >= 0:
-                out[last_comma] = " "
-            last_comma = -1
-        elif not ch.isspace():
-            last_comma = -1
-        i += 1
-    return "".join(out)
 
 
 def resolve(raw: dict[str, Any], file: Path, env: str | None = None) -> WorkerConfig:

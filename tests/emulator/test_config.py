@@ -14,7 +14,6 @@ from emulator.config import (
     find_config,
     load_config,
     parse_var_overrides,
-    strip_jsonc,
 )
 
 BASIC = """
@@ -289,14 +288,6 @@ def test_jsonc_syntax_error_has_line_and_column(tmp_path):
     make_worker(tmp_path, text, filename="wrangler.jsonc")
     with pytest.raises(ConfigError, match=r"invalid JSON at line 4, column 3"):
         load_config(tmp_path)
-
-
-def test_strip_jsonc_keeps_positions_and_strings():
-    text = '{"a": "//x", // c\n "b": [1, 2,], /* d */ }'
-    stripped = strip_jsonc(text)
-    assert len(stripped) == len(text)
-    assert json.loads(stripped) == {"a": "//x", "b": [1, 2]}
-    assert json.loads(strip_jsonc('{"s": "a\\"b,]"}')) == {"s": 'a"b,]'}
 
 
 def test_find_config_prefers_json_and_searches_parents(tmp_path):
