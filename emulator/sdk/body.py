@@ -12,6 +12,7 @@ only pulled when read; `clone()` splits a stream into two lazily buffered branch
 
 from __future__ import annotations
 
+import asyncio
 import json as _json
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -35,6 +36,7 @@ class _Tee:
         self._source = source.__aiter__()
         self._queues: list[deque[bytes]] = []
         self._done = False
+        self._lock = asyncio.Lock()
 
     def branch(self, start_from: Iterable[bytes] = ()) -> _Branch:
         queue: deque[bytes] = deque(start_from)
@@ -48,14 +50,18 @@ class _Tee:
                 continue
             if self._done:
                 return
-            try:
-                chunk = await self._source.__anext__()
-            except StopAsyncIteration:
-                self._done = True
-                return
-            for other in self._queues:
-                if other is not queue:
-                    other.append(chunk)
+            # Branches may be read from concurrent tasks; only one pulls the source at once.
+            async with self._lock:
+                if queue or self._done:
+                    continue
+                try:
+                    chunk = await self._source.__anext__()
+                except StopAsyncIteration:
+                    self._done = True
+                    return
+                for other in self._queues:
+                    if other is not queue:
+                        other.append(chunk)
             yield chunk
 
 

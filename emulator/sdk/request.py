@@ -66,9 +66,9 @@ class Request(BodyMixin):
             url = source.url
             method = method or source.method
             headers = source.headers if headers is None else headers
-            if body is None:
-                body = source._clone_body()
-                source._used = source._body is not None  # the source's body moves over
+            if body is None and source._body is not None:
+                # The body moves over (the source counts as read), as in new Request(request).
+                body = source._take()
             cf = source._cf if cf is None else cf
         self.url = _check_url(url)
         self.method = "GET" if method is None else _check_method(method)

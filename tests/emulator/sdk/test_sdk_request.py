@@ -182,3 +182,24 @@ def test_install_makes_workers_importable():
     finally:
         if saved is not None:
             sys.modules["workers"] = saved
+
+
+async def test_clone_branches_read_concurrently():
+    import asyncio
+
+    async def slow():
+        for part in (b"a", b"b", b"c"):
+            await asyncio.sleep(0)
+            yield part
+
+    req = Request("http://x/", "POST", body=slow())
+    copy = req.clone()
+    first, second = await asyncio.gather(req.bytes(), copy.bytes())
+    assert first == second == b"abc"
+
+
+async def test_request_from_used_request_is_an_error():
+    original = Request("http://x/", "POST", body=b"x")
+    await original.text()
+    with pytest.raises(TypeError, match="already used"):
+        Request(original)
