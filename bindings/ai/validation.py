@@ -7,12 +7,15 @@ validator, which words the error. The schemas have no `$schema`, so they
 are read as JSON Schema 2020-12: `true` is not an integer, `256.0` is (and is passed on
 as `256`). The schema is what Cloudflare publishes; nothing is added or relaxed.
 
-Violations raise `AiError(5006, "Error: ...")` worded as Workers AI words them, seen in
-its responses (`5006: Error: oneOf at '/' not met, 0 matches: required properties at '/'
-are 'prompt', Type mismatch of '/messages/0/content', 'array' not in 'string'`,
-`Additional or unevaluated properties '/x' at '/' not allowed`). Those phrasings are
-copied; for bounds, lengths and enums Cloudflare's wording is not public, so they follow
-the same `<keyword> at '<JSON pointer>' not met, <detail>` form:
+Violations raise `AiError(5006, "Error: ...")` worded as Workers AI words them, as seen
+in its responses quoted in public issues (anomalyco/opencode#30381, Stackbilt-dev/
+llm-providers#91: `5006: Error: oneOf at '/' not met, 0 matches: required properties at
+'/' are 'prompt', Type mismatch of '/messages/0/content', 'array' not in 'string',
+required properties at '/messages/1' are 'role,content'`; flux-1-schnell users:
+`Additional or unevaluated properties '/num_steps' at '/' not allowed`). Those phrasings
+are copied: each branch's failures in order, `required` listing the schema's whole
+required set. For bounds, lengths and enums Cloudflare's wording is not public, so they
+follow the same `<keyword> at '<JSON pointer>' not met, <detail>` form:
 
 =============  ==================================================================
 constraint     message
@@ -110,6 +113,8 @@ class InputValidator:
             errors = list(self._validator.iter_errors(inputs))
             if errors:
                 raise AiError(5006, "Error: " + self._describe(errors, inputs))
+        if not isinstance(inputs, Mapping):  # a user schema without `"type": "object"`
+            return Checked(inputs, [], None)
         index = self._matched(inputs)
         branch = self._branches[index]
         out: dict[str, Any] = {}
