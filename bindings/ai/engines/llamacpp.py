@@ -189,9 +189,9 @@ class LlamaCppEngine:
                     raise item
                 yield item
         finally:
-            # Client gone (or done): the worker sees the flag before its next token.
-            job.cancel.set()
-            if not job.done.done():
+            # Client gone (or done): the worker sees the flag before its next token, and
+            # skips the job if it has not started; wait only for a running one to stop.
+            if job.abandon() and not job.done.done():
                 await asyncio.shield(job.done)
 
     def _submit(self, job: _Job) -> None:
@@ -234,8 +234,25 @@ class _Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     done: asyncio.Future = field(init=False)
 
+    started: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
     def __post_init__(self) -> None:
         self.done = self.loop.create_future()
+
+    def claim(self) -> bool:
+        """Worker side: start the job unless its caller already left."""
+        with self.lock:
+            if self.cancel.is_set():
+                return False
+            self.started = True
+            return True
+
+    def abandon(self) -> bool:
+        """Caller side: cancel; True if the worker had started (so wait for it to stop)."""
+        with self.lock:
+            self.cancel.set()
+            return self.started
 
     def send(self, item: Any) -> None:
         try:
@@ -275,20 +292,27 @@ class _Worker:
                 job = self.jobs.get()
                 if job is None:
                     break
-                self._serve(job)
+                if self.closing.is_set():
+                    self._reject(job)
+                else:
+                    self._serve(job)
             while True:  # shutting down: fail whatever still waits
                 try:
                     job = self.jobs.get_nowait()
                 except queue.Empty:
                     break
                 if job is not None:
-                    job.send(out_of_capacity("the llama.cpp engine is shutting down"))
-                    job.finish()
+                    self._reject(job)
         finally:
             if self.llm is not None:
                 self.llm.close()
                 self.llm = None
                 log.info("llama.cpp: released %s", self.engine.label)
+
+    def _reject(self, job: _Job) -> None:
+        job.send(out_of_capacity(f"the llama.cpp engine for {self.engine.label} shut down"))
+        job.send(_END)
+        job.finish()
 
     def _load(self) -> Any:
         engine = self.engine
@@ -318,7 +342,7 @@ class _Worker:
 
     def _serve(self, job: _Job) -> None:
         try:
-            if job.cancel.is_set():
+            if not job.claim():
                 return
             if self.llm is None:
                 try:
@@ -375,7 +399,8 @@ class _Generation:
         request, job, llm = self.job.request, self.job, self.llm
         engine = self.worker.engine
         tokens = self.prompt_tokens(request.prompt)
-        n_ctx = llm.n_ctx()
+        # llama.cpp may pad the context; llama-cpp-python's buffers keep the size asked for.
+        n_ctx = min(llm.n_ctx(), len(llm.input_ids))
         if len(tokens) >= n_ctx:
             raise context_exceeded(
                 f"Max context length exceeded: the input is {len(tokens)} tokens but the "
