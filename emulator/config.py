@@ -162,6 +162,7 @@ _BINDING_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
 }  # fmt: skip
 
 _WORKER_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _warned: set[str] = set()
 
@@ -391,9 +392,22 @@ def _binding_specs(kind: str, value: Any, file: Path, key: str) -> list[BindingS
         if name is None:
             raise ConfigError(file, f"{item_key}.{name_field}", "required: the name in env")
         _expect(name, str, file, f"{item_key}.{name_field}", "a string")
-        for field_name, field_type in _BINDING_FIELDS.get(kind, {}).items():
-            if field_name in item:
-                _expect(item[field_name], field_type, file, f"{item_key}.{field_name}", "a string")
+        fields = _BINDING_FIELDS.get(kind)
+        if fields is not None:
+            for field_name, field_type in fields.items():
+                if field_name in item:
+                    _expect(item[field_name], field_type, file, f"{item_key}.{field_name}",
+                            "a string")  # fmt: skip
+            known = frozenset({name_field, "remote", "database_internal_env", *fields})
+            _check_unknown(item, file, item_key + ".", allow=known)
+        for field_name in ("bucket_name", "preview_bucket_name"):
+            bucket = item.get(field_name) if kind == "r2_buckets" else None
+            if bucket is not None and not _BUCKET_NAME.match(bucket):
+                raise ConfigError(
+                    file, f"{item_key}.{field_name}",
+                    "expected a bucket name of 3-63 lower-case letters, digits and '-', "
+                    f"starting and ending with a letter or digit, got {bucket!r}",
+                )  # fmt: skip
         specs.append(BindingSpec(kind=kind, name=name, options=dict(item)))
     return specs
 

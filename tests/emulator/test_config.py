@@ -172,6 +172,10 @@ def test_unknown_env_without_any_env_sections_uses_top_level(tmp_path, caplog):
         ('main = "src/entry.py"\n[dev]\nport = 70000\n', "dev.port: expected a port number"),
         ('name = "My Worker"\nmain = "src/entry.py"\n', "name: expected a Worker name"),
         (
+            'main = "src/entry.py"\n[[r2_buckets]]\nbinding = "B"\nbucket_name = "My_Bucket"\n',
+            "r2_buckets[0].bucket_name: expected a bucket name",
+        ),
+        (
             'main = "src/entry.py"\n[env.staging]\n[[env.staging.r2_buckets]]\nbinding = "B"\n'
             "bucket_name = 5\n",
             "env.staging.r2_buckets[0].bucket_name: expected a string, got 5",
@@ -205,7 +209,7 @@ def test_binding_name_clash_is_an_error(tmp_path):
     assert "CACHE" in message and "vars" in message and "kv_namespaces" in message
     toml = (
         'main = "src/entry.py"\n[ai]\nbinding = "X"\n'
-        '[[r2_buckets]]\nbinding = "X"\nbucket_name = "b"\n'
+        '[[r2_buckets]]\nbinding = "X"\nbucket_name = "bkt"\n'
     )
     assert "name used twice" in error_for(tmp_path, toml)
 
@@ -215,6 +219,14 @@ def test_secret_clashing_with_binding_is_an_error(tmp_path):
     (tmp_path / ".dev.vars").write_text("AI=oops\n")
     with pytest.raises(ConfigError, match="AI"):
         load_config(tmp_path)
+
+
+def test_unknown_binding_field_warns(tmp_path, caplog):
+    toml = 'main = "src/entry.py"\n[[kv_namespaces]]\nbinding = "KV"\nid = "x"\nttl = 5\n'
+    make_worker(tmp_path, toml)
+    with caplog.at_level(logging.WARNING, logger="edge.config"):
+        load_config(tmp_path)
+    assert "unknown key 'ttl' in kv_namespaces[0]" in caplog.text
 
 
 def test_unknown_top_level_key_warns_once(tmp_path, caplog):
