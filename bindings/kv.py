@@ -236,6 +236,10 @@ def _value_type(type_: str | dict | None, options: dict) -> str:
     unknown = set(options) - {"type", "cacheTtl", "cache_ttl"}
     if unknown:
         raise KvError(f"Unknown option(s) for get: {', '.join(sorted(unknown))}")
+    cache_ttl = options.get("cacheTtl", options.get("cache_ttl"))
+    if cache_ttl is not None and (not isinstance(cache_ttl, int | float) or cache_ttl < 30):
+        # accepted and ignored otherwise: one local "edge location" has nothing to cache
+        raise KvError(f"Invalid cache_ttl of {cache_ttl}. Cache TTL must be at least 30.")
     if value_type not in _TYPES:
         raise KvError(
             f'Unknown response type "{value_type}": use "text", "json", "arrayBuffer" or "stream"'

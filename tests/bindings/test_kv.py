@@ -131,6 +131,8 @@ async def test_bad_values_and_types(ns):
         await ns.put("k", {"a": 1})
     with pytest.raises(KvError, match="Unknown response type"):
         await ns.get("k", type="xml")
+    with pytest.raises(KvError, match="Invalid cache_ttl of 10"):
+        await ns.get("k", cacheTtl=10)
 
 
 async def test_list_prefix_limit_cursor(ns):
