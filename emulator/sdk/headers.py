@@ -119,7 +119,10 @@ class Headers:
 
     def has(self, name: str) -> bool:
         name = name.lower()
-        return any(k == name for k, _ in self._list)
+        for key, _ in self._list:  # a plain loop: this runs several times per request
+            if key == name:
+                return True
+        return False
 
     def set(self, name: str, value: Any) -> None:
         key = _check_name(name)

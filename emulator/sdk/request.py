@@ -9,6 +9,7 @@ kept as given and a streamed body is only pulled when read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
@@ -22,18 +23,17 @@ __all__ = ["Request"]
 _NORMALISED = {m.lower(): m for m in ("DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT")}
 _NORMALISED.update({m: m for m in _NORMALISED.values()})
 _NO_BODY = frozenset({"GET", "HEAD"})
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 def _check_method(method: Any) -> str:
     value = getattr(method, "value", method)  # http.HTTPMethod members
-    if not isinstance(value, str) or not value or not value.isascii() or any(
-        c in value for c in ' \t\r\n()<>@,;:\\"/[]?={}'
-    ):
+    known = _NORMALISED.get(value) if isinstance(value, str) else None
+    if known is not None:
+        return known
+    if not isinstance(value, str) or not _TOKEN.match(value):
         raise TypeError(f"Invalid HTTP method: {method!r}")
-    normalised = _NORMALISED.get(value) or _NORMALISED.get(value.lower())
-    if normalised is None:
-        return value
-    return normalised
+    return _NORMALISED.get(value.lower(), value)
 
 
 def _check_url(url: Any) -> str:
