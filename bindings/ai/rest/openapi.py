@@ -61,6 +61,21 @@ _COMPONENTS: dict[str, Any] = {
 }
 
 
+#: One server-sent event (as OpenAPI 3.2's `itemSchema` has it; tools reading 3.1, e.g.
+#: schemathesis, take an event stream's `schema` to describe each event): `data` is a JSON
+#: text, or `[DONE]` at the end; `event: error` marks a failure after the stream started.
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+
+
 def _envelope(result: dict[str, Any], *, paginated: bool = False) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "type": "object",
@@ -120,7 +135,7 @@ def _run_path(entry: Any) -> dict[str, Any]:
                         "application/json": {
                             "schema": _envelope(_json_output(entry.output_schema))
                         },
-                        "text/event-stream": {"schema": {"type": "string"}},
+                        "text/event-stream": {"schema": _SSE_EVENT},
                     },
                 },
                 **_errors(),
@@ -193,7 +208,7 @@ def _chat_path(models: list[str]) -> dict[str, Any]:
                     "description": "A chat.completion, or chat.completion.chunk SSE frames",
                     "content": {
                         "application/json": {"schema": completion},
-                        "text/event-stream": {"schema": {"type": "string"}},
+                        "text/event-stream": {"schema": _SSE_EVENT},
                     },
                 },
                 **_errors("OpenAIError"),
