@@ -119,7 +119,7 @@ class Headers:
 
     def has(self, name: str) -> bool:
         name = name.lower()
-        for key, _ in self._list:  # a plain loop: this runs several times per request
+        for key, _ in self._list:  # noqa: SIM110 - a plain loop is faster on this hot path
             if key == name:
                 return True
         return False

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from emulator.sdk.body import BodyMixin, _sync_to_async
-from emulator.sdk.formdata import FormData
+from emulator.sdk.formdata import Blob, File, FormData
 from emulator.sdk.headers import Headers
 
 __all__ = ["Response"]
@@ -78,6 +78,8 @@ class Response(BodyMixin):
             # Cloudflare's SDK takes (body, status, status_text, headers) positionally.
             headers, status_text = None, headers
         self.status = 200 if status is None else _check_status(status)
+        if status_text and ("\r" in status_text or "\n" in status_text):
+            raise TypeError(f"Invalid status_text: {status_text!r}")
         self.status_text = status_text or ""
         self.headers = Headers(headers) if headers is not None else Headers()
         self.url = ""
@@ -96,6 +98,10 @@ class Response(BodyMixin):
             self._body = body
         elif isinstance(body, bytes | bytearray | memoryview):
             self._body = bytes(body)
+        elif isinstance(body, Blob):
+            self._body = body._data
+            if body.type:
+                self._default_content_type(body.type)
         elif isinstance(body, FormData):
             data, content_type = _encode_multipart(body)
             self._body = data
@@ -230,8 +236,6 @@ class Response(BodyMixin):
 
 def _encode_multipart(form: FormData) -> tuple[bytes, str]:
     import secrets
-
-    from emulator.sdk.formdata import Blob, File
 
     boundary = "----edgeFormBoundary" + secrets.token_hex(8)
     out: list[bytes] = []

@@ -293,3 +293,22 @@ def test_test_modules_in_the_worker_folder_are_left_alone(tmp_path):
         sys.path.remove(str(tmp_path / "tests"))
         sys.modules.pop("test_entry", None)
         sys.modules.pop("test_top", None)
+
+
+async def test_reload_reimports_helper_packages(tmp_path):
+    main = """
+        from workers import WorkerEntrypoint, Response
+        from lib.util import word
+        class Default(WorkerEntrypoint):
+            async def fetch(self, request):
+                return Response(word())
+    """
+    first = make(tmp_path, {"src/entry.py": main, "src/lib/__init__.py": "",
+                            "src/lib/util.py": "def word():\n    return 'one'\n"})
+    assert await (await call(first)).text() == "one"
+    second = make(tmp_path, {"src/lib/util.py": "def word():\n    return 'two'\n"})
+    assert await (await call(second)).text() == "two"
+    (tmp_path / "src/lib/util.py").unlink()
+    with pytest.raises(WorkerLoadError, match="ModuleNotFoundError"):
+        make(tmp_path, {})
+    assert await (await call(second)).text() == "two"

@@ -173,3 +173,13 @@ async def test_form_data_body_round_trips():
 def test_repr_mentions_status_and_type():
     assert "status=404" in repr(Response("x", status=404))
     assert json.loads(Response.json({"a": 1}).fixed_body) == {"a": 1}
+
+
+async def test_blob_body_and_bad_status_text():
+    from emulator.sdk import Blob
+
+    r = Response(Blob([b"a", "b"], "application/x-test"))
+    assert r.headers.get("content-type") == "application/x-test"
+    assert await r.bytes() == b"ab"
+    with pytest.raises(TypeError, match="status_text"):
+        Response("x", 200, status_text="OK\r\nX-Injected: 1")
