@@ -96,8 +96,10 @@ def list_models(
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("Model", "Task", "Author", "Description"):
-        table.add_column(column, overflow="fold")
+    table.add_column("Model", no_wrap=True)
+    table.add_column("Task", no_wrap=True)
+    table.add_column("Author", no_wrap=True)
+    table.add_column("Description", overflow="fold", ratio=1)
     for entry in found:
         beta = " [orange3](beta)[/]" if (entry.property("beta") or "").lower() == "true" else ""
         table.add_row(
