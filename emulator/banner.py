@@ -125,7 +125,9 @@ def print_banner(
         console.print(f"Workers AI REST API on [link={api_url}]{api_url}[/link]")
     if keys_hint:
         console.print(
-            Panel.fit("[b] open a browser   [c] clear console   [x] to exit", border_style="dim")
+            Panel.fit(
+                escape("[b] open a browser   [c] clear console   [x] to exit"), border_style="dim"
+            )
         )
     console.print(f"{escape(PREFIX)} Ready on [link={url}]{url}[/link]")
 

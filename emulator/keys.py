@@ -41,7 +41,8 @@ class KeyListener:
 
         with contextlib.suppress(termios.error):
             self._saved = termios.tcgetattr(self.fd)
-            tty.setcbreak(self.fd)
+            # TCSANOW, not the default TCSAFLUSH: keys typed during start-up are kept
+            tty.setcbreak(self.fd, termios.TCSANOW)
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self.fd, self._on_readable)
 

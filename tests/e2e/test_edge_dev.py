@@ -36,10 +36,10 @@ COMMAND = (
 class EdgeDev:
     """One `edge dev` process; its combined output is collected by a reader thread."""
 
-    def __init__(self, *args: str, cwd: Path | None = None) -> None:
+    def __init__(self, *args: str, cwd: Path | None = None, api: bool = False) -> None:
         env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "160", "EDGE_AI_ROUTES": ""}
         self.proc = subprocess.Popen(
-            [*COMMAND, "dev", *args, "--port", "0", "--no-api"],
+            [*COMMAND, "dev", *args, "--port", "0", *([] if api else ["--no-api"])],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -102,8 +102,10 @@ class EdgeDev:
 def edge_dev():
     procs: list[EdgeDev] = []
 
-    def start(*args: str, cwd: Path | None = None, ready: bool = True) -> EdgeDev:
-        proc = EdgeDev(*args, cwd=cwd)
+    def start(
+        *args: str, cwd: Path | None = None, ready: bool = True, api: bool = False
+    ) -> EdgeDev:
+        proc = EdgeDev(*args, cwd=cwd, api=api)
         procs.append(proc)
         return proc.start() if ready else proc
 
@@ -311,3 +313,74 @@ def test_request_bodies_stream_in_and_json_errors_are_the_workers(edge_dev):
     assert r.status_code == 500
     assert r.json()["error"]["type"] == "json.decoder.JSONDecodeError"
     assert json.loads(dev.post("/echo", json=[1]).text)["you_sent"] == [1]
+
+
+AI_WORKER = """
+from workers import Response, WorkerEntrypoint
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        out = await self.env.AI.run(
+            "@cf/meta/llama-2-7b-chat-fp16", {"prompt": "say hi"}
+        )
+        return Response.json(out)
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ai_binding_and_rest_api_on_their_ports(edge_dev, tmp_path):
+    (tmp_path / "entry.py").write_text(AI_WORKER)
+    (tmp_path / "wrangler.toml").write_text(
+        'name = "ai-worker"\nmain = "entry.py"\n\n[ai]\nbinding = "AI"\n'
+    )
+    api_port = free_port()
+    dev = edge_dev(
+        str(tmp_path), "--ai-route", "*=scripted:echo", "--api-port", str(api_port), api=True
+    )
+    out = dev.output()
+    assert "env.AI" in out and "scripted" in out  # the binding's describe() lines
+    assert f"http://127.0.0.1:{api_port}" in out
+    r = dev.get("/")
+    assert r.status_code == 200 and "response" in r.json()
+    api = httpx.get(
+        f"http://127.0.0.1:{api_port}/client/v4/accounts/local/ai/models/search", timeout=10
+    )
+    assert api.status_code == 200 and api.json()["success"] is True
+
+
+def test_interactive_terminal_keys_and_x_exits(tmp_path):
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*COMMAND, "dev", str(EXAMPLES / "hello"), "--port", "0", "--no-api", "--no-reload"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160", "TERM": "dumb"},
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"Ready on" not in seen and time.monotonic() < deadline:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+        assert b"[b] open a browser" in seen and b"[x] to exit" in seen
+        os.write(master, b"x")
+        assert proc.wait(timeout=15) == 0
+        assert b"Traceback" not in seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
