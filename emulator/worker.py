@@ -3,10 +3,11 @@
 A worker is either `class Default(WorkerEntrypoint)` with `fetch` / `scheduled` methods
 (https://developers.cloudflare.com/workers/languages/python/basics) or, in the legacy
 form, module-level `on_fetch(request, env[, ctx])` / `on_scheduled(event, env, ctx)`;
-defining both is an error, as on Cloudflare. Since 2025-08-14 Cloudflare only runs the
-legacy form with the `disable_python_no_global_handlers` compatibility flag
-(https://developers.cloudflare.com/changelog/2025-08-14-new-python-handlers); edge runs
-it either way and says once when the flag is missing.
+defining both is an error, as on Cloudflare. From compatibility date 2025-08-14 Cloudflare
+only runs the legacy form with the `disable_python_no_global_handlers` flag (workerd's
+`pythonNoGlobalHandlers` in compatibility-date.capnp;
+https://developers.cloudflare.com/changelog/2025-08-14-new-python-handlers); edge runs it
+either way and says once when Cloudflare would not.
 
 Every `load_worker` call imports the main module and its sibling modules again (hot
 reload), from source, without writing `__pycache__` into the worker's folder (which would
@@ -43,6 +44,8 @@ __all__ = ["Env", "HandlerMissingError", "Worker", "WorkerLoadError", "load_work
 log = logging.getLogger("edge.worker")
 
 LEGACY_FLAG = "disable_python_no_global_handlers"
+NO_GLOBAL_HANDLERS_FLAG = "python_no_global_handlers"
+NO_GLOBAL_HANDLERS_DATE = "2025-08-14"  # the flag's default-on compatibility date
 _LEGACY = ("on_fetch", "on_scheduled")
 # Folders under a worker holding third-party code or tests: imported normally, never
 # purged (pytest owns test modules and their assertion rewriting).
@@ -215,6 +218,18 @@ def _method(cls: type, name: str) -> tuple[Callable[..., Any] | None, int]:
     return func, _arity(func, bound_self=not static)
 
 
+def legacy_handlers_allowed(config: WorkerConfig) -> bool:
+    """Whether Cloudflare would run module-level on_fetch/on_scheduled for this config."""
+    flags = config.compatibility_flags
+    if LEGACY_FLAG in flags:
+        return True
+    if NO_GLOBAL_HANDLERS_FLAG in flags:
+        return False
+    # Wrangler treats a missing compatibility_date as today, i.e. after the default-on date.
+    date = config.compatibility_date
+    return bool(date) and str(date) < NO_GLOBAL_HANDLERS_DATE
+
+
 def _hint(result: Any) -> str:
     if result is None:
         return " (did you forget to `return` it?)"
@@ -279,12 +294,14 @@ class Worker:
         if "on_scheduled" in legacy:
             self._scheduled = module.on_scheduled
             self._scheduled_arity = _arity(self._scheduled, bound_self=False)
-        if LEGACY_FLAG not in self.config.compatibility_flags and file not in _warned_legacy:
+        if not legacy_handlers_allowed(self.config) and file not in _warned_legacy:
             _warned_legacy.add(file)
             log.warning(
-                "%s uses legacy module-level handlers (%s); Cloudflare only runs them with "
-                'compatibility_flags = ["%s"] in %s (edge runs them either way)',
-                file.name, ", ".join(legacy), LEGACY_FLAG, self.config.file.name,
+                "%s uses legacy module-level handlers (%s); from compatibility_date %s "
+                'Cloudflare only runs them with compatibility_flags = ["%s"] in %s '
+                "(edge runs them either way)",
+                file.name, ", ".join(legacy), NO_GLOBAL_HANDLERS_DATE, LEGACY_FLAG,
+                self.config.file.name,
             )
 
     @property

@@ -14,6 +14,7 @@ from emulator.worker import (
     HandlerMissingError,
     Worker,
     WorkerLoadError,
+    legacy_handlers_allowed,
     load_worker,
 )
 
@@ -26,10 +27,11 @@ def write(folder: Path, files: dict[str, str]) -> None:
 
 
 def make(folder: Path, files: dict[str, str], *, main: str = "src/entry.py", flags=(),
-         env=None) -> Worker:
+         env=None, date: str | None = "2025-10-01") -> Worker:
     write(folder, files)
     config = WorkerConfig(file=folder / "wrangler.toml", root=folder, name="test-worker",
-                          main=folder / main, compatibility_flags=list(flags))
+                          main=folder / main, compatibility_flags=list(flags),
+                          compatibility_date=date)
     return load_worker(config, env if env is not None else {"GREETING": "hi"})
 
 
@@ -312,3 +314,24 @@ async def test_reload_reimports_helper_packages(tmp_path):
     with pytest.raises(WorkerLoadError, match="ModuleNotFoundError"):
         make(tmp_path, {})
     assert await (await call(second)).text() == "two"
+
+
+@pytest.mark.parametrize(("date", "flags", "allowed"), [
+    ("2025-10-01", [], False),
+    (None, [], False),
+    ("2025-08-14", [], False),
+    ("2024-09-01", [], True),
+    ("2024-09-01", ["python_no_global_handlers"], False),
+    ("2026-01-01", ["disable_python_no_global_handlers"], True),
+])
+def test_legacy_handlers_allowed_follows_workerd_compat_rules(date, flags, allowed):
+    config = WorkerConfig(file=Path("w.toml"), root=Path("."), name="n", main=Path("e.py"),
+                          compatibility_date=date, compatibility_flags=flags)
+    assert legacy_handlers_allowed(config) is allowed
+
+
+def test_old_compat_date_does_not_warn(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="edge.worker"):
+        make(tmp_path, {"src/entry.py": "from workers import Response\n"
+                        "def on_fetch(request):\n    return Response('x')\n"}, date="2024-01-01")
+    assert caplog.text == ""
