@@ -37,6 +37,9 @@ class SqliteFile:
             # isolation_level=None: autocommit, transactions only where we open them.
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL never corrupts; a power cut may drop the last commits, which is
+            # the right trade for local dev state (FULL costs an fsync per write).
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             if self._schema:
                 conn.executescript(self._schema)
