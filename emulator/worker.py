@@ -370,11 +370,15 @@ def load_worker(config: WorkerConfig, env: dict[str, Any]) -> Worker:
     with _lock:
         vendored = Path(config.root) / "python_modules"
         if vendored.is_dir() and str(vendored) not in sys.path:
-            sys.path.append(str(vendored))  # pywrangler vendors packages here
+            # pywrangler vendors packages here; after site-packages, since its wheels may be
+            # Pyodide builds that CPython cannot load.
+            sys.path.append(str(vendored))
         try:
             module = _import_main(main, main.parent)
         except SyntaxError as exc:
-            where = f"{Path(exc.filename or main).name}, line {exc.lineno}"
+            bad = Path(exc.filename or main)
+            shown = bad.relative_to(main.parent) if bad.is_relative_to(main.parent) else bad
+            where = f"{shown}, line {exc.lineno}"
             raise WorkerLoadError(main, f"SyntaxError: {exc.msg} ({where})") from exc
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.split(".")[0] in _PYODIDE_ONLY:
