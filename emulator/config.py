@@ -214,11 +214,14 @@ def load_config(
         file = find_config(path)
     raw = parse_file(file)
     config = resolve(raw, file, env)
-    for key, value in (var_overrides or {}).items():
-        config.vars[key] = value
     from emulator.dev_vars import load_secrets  # it needs ConfigError from here
 
     config.secrets, config.secrets_file = load_secrets(config.root, env, raw)
+    # Precedence, lowest first: [vars], .dev.vars / .env secrets, --var flags (as
+    # `wrangler dev` merges `{...vars, ...devVars, ...args.var}`).
+    for key, value in (var_overrides or {}).items():
+        config.vars[key] = value
+        config.secrets.pop(key, None)
     _check_names(config)
     return config
 

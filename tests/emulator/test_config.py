@@ -376,6 +376,14 @@ def test_var_overrides(tmp_path):
     assert config.vars["LIMITS"] == {"max": 3}
 
 
+def test_var_flag_beats_dev_vars(tmp_path):
+    make_worker(tmp_path)
+    (tmp_path / ".dev.vars").write_text("GREETING=from-file\nTOKEN=t\n")
+    config = load_config(tmp_path, var_overrides={"GREETING": "from-flag"})
+    assert config.vars["GREETING"] == "from-flag"
+    assert config.secrets == {"TOKEN": "t"}
+
+
 @pytest.mark.parametrize("item", ["NOCOLON", ":value", "BAD-NAME:x"])
 def test_bad_var_overrides(item):
     with pytest.raises(ConfigError, match="--var"):
