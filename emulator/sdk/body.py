@@ -138,8 +138,15 @@ class BodyMixin:
             if body:
                 yield body
             return
-        async for chunk in body:  # type: ignore[union-attr]
-            yield as_bytes(chunk)
+        try:
+            async for chunk in body:  # type: ignore[union-attr]
+                yield as_bytes(chunk)
+        finally:
+            # Closing this stream closes its producer too (`async for` alone would not), so
+            # a body passed on (`Response(upstream.body)`) still stops its upstream.
+            closer = getattr(body, "aclose", None)
+            if closer is not None:
+                await closer()
 
     async def bytes(self) -> bytes:
         body = self._take()

@@ -183,3 +183,47 @@ async def test_blob_body_and_bad_status_text():
     assert await r.bytes() == b"ab"
     with pytest.raises(TypeError, match="status_text"):
         Response("x", 200, status_text="OK\r\nX-Injected: 1")
+
+
+async def test_aclose_reaches_the_producer_through_a_passed_on_body():
+    closed = []
+
+    async def gen():
+        try:
+            yield b"1"
+            yield b"2"
+        finally:
+            closed.append("upstream")
+
+    upstream = Response(gen())
+    forwarded = Response(upstream.body)
+    it = forwarded.body_iter()
+    assert await it.__anext__() == b"1"
+    await forwarded.aclose()
+    assert closed == ["upstream"]
+
+
+async def test_custom_async_iterable_with_aclose():
+    class Stream:
+        def __init__(self):
+            self.closed = False
+
+        def __aiter__(self):
+            return self._gen()
+
+        async def _gen(self):
+            yield b"data: 1\n\n"
+            yield b"data: [DONE]\n\n"
+
+        async def aclose(self):
+            self.closed = True
+
+    stream = Stream()
+    r = Response(stream, headers={"content-type": "text/event-stream"})
+    it = r.body_iter()
+    assert await it.__anext__() == b"data: 1\n\n"
+    assert not stream.closed
+    await r.aclose()  # e.g. the client went away mid-stream
+    assert stream.closed
+    whole = Response(Stream())
+    assert await whole.text() == "data: 1\n\ndata: [DONE]\n\n"
