@@ -197,7 +197,8 @@ class DevServer:
         return BindingHost(state_dir=state_dir, options=options)
 
     def _watched_files(self, config: WorkerConfig) -> list[Path]:
-        return [*config.watched_files(), config.root / "edge.toml"]
+        # edge.toml is not watched: the shared AI service reads it once per session
+        return config.watched_files()
 
     async def start(self) -> None:
         """Load the worker, bind the sockets, start serving and print the banner.

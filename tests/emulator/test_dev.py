@@ -203,5 +203,38 @@ async def test_ai_binding_is_shown_and_its_service_survives_reloads(dev, tmp_pat
     out = s.output()
     assert "env.AI" in out and "scripted" in out  # the binding's describe() lines
     service = s.server.worker_env()["AI"].service
+    assert s.server.ai_service() is service  # the one the REST API port serves
     assert await s.server.reload() is True
     assert s.server.worker_env()["AI"].service is service
+
+
+LAZY_PROBE = """
+import asyncio, io, sys
+from emulator.banner import make_console
+from emulator.dev import DevOptions, DevServer
+
+async def main():
+    server = DevServer(DevOptions(path=sys.argv[1], port=0, interactive=False, reload=False),
+                       console=make_console(file=io.StringIO()))
+    await server.start()
+    heavy = ("bindings.ai.service", "bindings.ai.catalogue", "llama_cpp", "jinja2", "jsonschema")
+    print(sorted(m for m in sys.modules if m.startswith(heavy)))
+    await server.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_a_worker_without_ai_starts_without_importing_the_ai_stack(tmp_path):
+    import subprocess
+    import sys
+
+    make_worker(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", LAZY_PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
