@@ -199,10 +199,17 @@ def load_config(
 ) -> WorkerConfig:
     """Read and resolve a worker's configuration, secrets and `--var` overrides.
 
-    `path` is the worker folder (default: the current one) or a wrangler file;
+    `path` is the worker folder (default: the current one), a wrangler file, or the
+    worker's `.py` entry module (which then overrides `main`, like `wrangler dev SCRIPT`);
     `config_file` (`--config`) names the file explicitly, relative to `path`'s folder.
     Raises `ConfigError` naming the file, the key and what was expected.
     """
+    script = None
+    if path is not None and Path(path).suffix == ".py":
+        script = Path(path).resolve()
+        if not script.is_file():
+            raise ConfigError(script, None, "worker module not found")
+        path = script.parent
     if config_file is not None:
         base = Path(path) if path is not None else Path.cwd()
         if base.is_file():
@@ -213,7 +220,7 @@ def load_config(
     else:
         file = find_config(path)
     raw = parse_file(file)
-    config = resolve(raw, file, env)
+    config = resolve(raw, file, env, script=script)
     from emulator.dev_vars import load_secrets  # it needs ConfigError from here
 
     config.secrets, config.secrets_file = load_secrets(config.root, env, raw)
@@ -233,6 +240,9 @@ def parse_file(file: Path) -> dict[str, Any]:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, None, f"cannot read: {exc}") from exc
+    if file.suffix not in (".toml", ".json", ".jsonc"):
+        names = ", ".join(CONFIG_FILES)
+        raise ConfigError(file, None, f"not a Wrangler configuration file (expected {names})")
     if file.suffix == ".toml":
         try:
             data = tomllib.loads(text)
@@ -249,8 +259,11 @@ def parse_file(file: Path) -> dict[str, Any]:
     return data
 
 
-def resolve(raw: dict[str, Any], file: Path, env: str | None = None) -> WorkerConfig:
-    """The effective `WorkerConfig` of `raw` for environment `env` (no secrets yet)."""
+def resolve(
+    raw: dict[str, Any], file: Path, env: str | None = None, *, script: Path | None = None
+) -> WorkerConfig:
+    """The effective `WorkerConfig` of `raw` for environment `env` (no secrets yet);
+    `script` replaces the configured `main`."""
     file = file.resolve()
     root = file.parent
     _check_unknown(raw, file, "", allow=INHERITABLE | NOT_INHERITABLE | TOP_LEVEL_ONLY)
@@ -297,6 +310,8 @@ def resolve(raw: dict[str, Any], file: Path, env: str | None = None) -> WorkerCo
         name = f"{name}-{env}"
 
     main, main_key = pick("main")
+    if script is not None:
+        main, main_key = str(script), "main"
     if main is None:
         raise ConfigError(
             file, "main", 'required: the worker\'s Python module, e.g. "src/entry.py"'

@@ -310,6 +310,23 @@ def test_find_config_prefers_json_and_searches_parents(tmp_path):
     assert find_config(tmp_path / "wrangler.toml") == (tmp_path / "wrangler.toml").resolve()
 
 
+def test_path_may_be_the_entry_module(tmp_path):
+    make_worker(tmp_path)
+    (tmp_path / "src" / "other.py").write_text("")
+    config = load_config(tmp_path / "src" / "other.py")
+    assert config.main == (tmp_path / "src" / "other.py").resolve()
+    assert config.file == (tmp_path / "wrangler.toml").resolve()  # found from a parent
+    with pytest.raises(ConfigError, match="worker module not found"):
+        load_config(tmp_path / "src" / "gone.py")
+
+
+def test_a_non_config_file_is_refused(tmp_path):
+    make_worker(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ConfigError, match="not a Wrangler configuration file"):
+        load_config(tmp_path / "notes.txt")
+
+
 def test_no_config_found(tmp_path):
     with pytest.raises(ConfigError, match="no Wrangler configuration"):
         load_config(tmp_path)
