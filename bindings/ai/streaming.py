@@ -10,9 +10,9 @@ With `stream: true`, Cloudflare's `env.AI.run` returns a `text/event-stream` bod
 
     data: [DONE]
 
-(compact JSON, non-ASCII as is; the usage trailer with an empty `response` is what
-Workers AI sends before `[DONE]`, as recorded in many public clients of it, e.g. the
-Vercel `workers-ai-provider` parsers). `AiStream` produces exactly that, and is both an
+(compact JSON, non-ASCII as is: `JSON.stringify`'s output; the usage trailer with an
+empty `response` before `[DONE]` is what live Workers AI streams end with, as recorded
+verbatim in the fixtures and parsers of public Workers AI clients). `AiStream` produces exactly that, and is both an
 async iterator of frame `bytes` (what `Response(stream, ...)` streams) and, through
 `chunks()`, of plain text plus a final `Usage` (for the OpenAI-compatible endpoint).
 

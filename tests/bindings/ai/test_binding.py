@@ -102,3 +102,23 @@ def test_unemulated_methods_say_so(ai):
         ai.gateway("my-gateway")
     with pytest.raises(NotImplementedError, match="AutoRAG"):
         ai.autorag()
+
+
+async def test_closing_the_response_stops_the_engine(ai):
+    closed = []
+
+    class Slow(ScriptedEngine):
+        async def generate(self, request):
+            try:
+                for word in ["a", " b", " c", " d"]:
+                    yield word
+            finally:
+                closed.append(True)
+
+    ai.service.set_engine("*", Slow())
+    stream = await ai.run(FP16, {"prompt": "x", "stream": True})
+    response = Response(stream, headers={"content-type": "text/event-stream"})
+    body = response.body_iter()
+    assert await anext(body) == b'data: {"response":"a"}\n\n'
+    await response.aclose()  # what the server does when the client goes away
+    assert closed == [True]
