@@ -12,9 +12,10 @@ With `stream: true`, Cloudflare's `env.AI.run` returns a `text/event-stream` bod
 
 (compact JSON, non-ASCII as is: `JSON.stringify`'s output; the usage trailer with an
 empty `response` before `[DONE]` is what live Workers AI streams end with, as recorded
-verbatim in the fixtures and parsers of public Workers AI clients). `AiStream` produces exactly that, and is both an
-async iterator of frame `bytes` (what `Response(stream, ...)` streams) and, through
-`chunks()`, of plain text plus a final `Usage` (for the OpenAI-compatible endpoint).
+verbatim in the fixtures and parsers of public Workers AI clients). `AiStream` produces
+exactly that, and is both an async iterator of frame `bytes` (what `Response(stream,
+...)` streams) and, through `chunks()`, of plain text plus a final `Usage` (for the
+OpenAI-compatible endpoint).
 
 Characters are never split across frames: `str` chunks are whole characters by
 construction (a surrogate pair cut in two is rejoined), and `bytes` chunks, if an engine
