@@ -46,6 +46,7 @@ PENDING: frozenset[str] = frozenset(
         "assets",
         "pipelines",
         "secrets_store_secrets",
+        "ratelimits",
     }
 )
 

@@ -114,6 +114,7 @@ NOT_INHERITABLE = frozenset(
         "analytics_engine_datasets", "dispatch_namespaces", "mtls_certificates",
         "tail_consumers", "unsafe", "browser", "images", "pipelines", "send_email",
         "secrets_store_secrets", "version_metadata", "cloudchamber", "containers", "secrets",
+        "ratelimits",
     }
 )  # fmt: skip
 
@@ -145,6 +146,7 @@ BINDING_TABLES: dict[str, tuple[str, str]] = {
     "pipelines": ("array", "binding"),
     "send_email": ("array", "name"),
     "secrets_store_secrets": ("array", "binding"),
+    "ratelimits": ("array", "name"),
     "browser": ("table", "binding"),
     "images": ("table", "binding"),
     "version_metadata": ("table", "binding"),

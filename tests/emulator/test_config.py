@@ -246,6 +246,7 @@ def test_known_wrangler_keys_do_not_warn(tmp_path, caplog):
         '[[queues.producers]]\nbinding = "Q"\nqueue = "jobs"\n'
         '[[services]]\nbinding = "OTHER"\nservice = "other-worker"\n'
         '[browser]\nbinding = "BROWSER"\n'
+        '[[ratelimits]]\nname = "LIMITER"\nnamespace_id = "1001"\n'
     )
     make_worker(tmp_path, toml)
     with caplog.at_level(logging.WARNING, logger="edge.config"):
@@ -253,7 +254,10 @@ def test_known_wrangler_keys_do_not_warn(tmp_path, caplog):
     assert caplog.text == ""
     kinds = {spec.name: spec.kind for spec in config.bindings}
     assert kinds == {"DO": "durable_objects", "Q": "queues", "OTHER": "services",
-                     "BROWSER": "browser"}  # fmt: skip
+                     "BROWSER": "browser", "LIMITER": "ratelimits"}  # fmt: skip
+    from bindings.registry import BINDINGS, PENDING
+
+    assert all(kind in PENDING or kind in BINDINGS for kind in kinds.values())
 
 
 def test_missing_python_workers_flag_warns(tmp_path, caplog):
@@ -426,3 +430,10 @@ def test_example_config_is_complete_and_loads(tmp_path, caplog):
     assert top.vars and top.crons and top.compatibility_date
     assert {spec.kind for spec in staging.bindings} == kinds
     assert staging.name == f"{top.name}-staging" and staging.crons == top.crons
+
+
+def test_every_recognised_binding_kind_is_built_or_reported_pending():
+    from bindings.registry import BINDINGS, PENDING
+
+    missing = set(config_module.BINDING_TABLES) - set(BINDINGS) - PENDING
+    assert missing == set()
