@@ -147,6 +147,8 @@ class DevServer:
             if key in self._started_specs:
                 continue
             obj = env.get(spec.name)
+            if obj is None:  # not built (pending kind, or the worker failed to load)
+                continue
             startup = getattr(obj, "startup", None)
             if callable(startup):
                 try:
@@ -270,6 +272,8 @@ class DevServer:
             access_log=False,
             log_config=None,
             server_header=False,
+            ws="none",  # WebSocket upgrades are not emulated; skip importing a ws library
+            interface="asgi3",
             http="httptools" if importlib.util.find_spec("httptools") else "h11",
             timeout_graceful_shutdown=1,
         )
