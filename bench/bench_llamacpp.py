@@ -1,0 +1,195 @@
+"""Benchmark: the llama.cpp engine (and `env.AI.run` through `AiService`) vs raw llama-cpp-python.
+
+Same GGUF (the bundled stand-in unless --gguf), same prompt, same greedy parameters, same
+context and thread settings, measured in the same run with the variants interleaved
+round by round (so a busy machine slows all of them alike). Prints figures, no asserts:
+
+- decode tokens/s of a streamed completion, and the ratio to raw (target >= 0.95);
+- time to first token (a fresh prompt each round, so it includes prompt evaluation)
+  and its overhead over raw (target < 5 ms);
+- requests per minute with N concurrent clients on one engine (queued FIFO on its one
+  model) vs the same requests run back to back on raw llama-cpp-python.
+
+    .venv/bin/python bench/bench_llamacpp.py [--rounds 5] [--max-tokens 128] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+from bindings.ai.engines.base import GenerationRequest, Usage
+from bindings.ai.engines.gguf import bundled_gguf
+from bindings.ai.engines.llamacpp import LlamaCppEngine, sampling
+
+SERVICE_MODEL = "@cf/meta/llama-2-7b-chat-fp16"  # its schema takes temperature (seed 004)
+TOPICS = ["dragons", "the sea", "a lighthouse", "robots", "a mountain", "winter", "bees",
+          "a train", "the moon", "a garden", "clocks", "a river"]
+
+
+def prompt_for(engine: LlamaCppEngine, round_no: int) -> str:
+    topic = TOPICS[round_no % len(TOPICS)]
+    text = f"Write a long, detailed story about {topic}. (take {round_no})"
+    return engine.prompt_format("bench").render([{"role": "user", "content": text}])
+
+
+def raw_stream(llm, prompt: str, max_tokens: int, params: dict) -> tuple[float, float, str]:
+    """(ttft s, decode s after the first token, text) from raw `create_completion(stream)`."""
+    started = time.perf_counter()
+    first = None
+    parts = []
+    for chunk in llm.create_completion(prompt, max_tokens=max_tokens, stream=True,
+                                       temperature=params["temp"], top_p=params["top_p"],
+                                       top_k=params["top_k"], min_p=params["min_p"],
+                                       repeat_penalty=params["repeat_penalty"], seed=1):
+        text = chunk["choices"][0]["text"]
+        if text and first is None:
+            first = time.perf_counter()
+        parts.append(text)
+    end = time.perf_counter()
+    return first - started, end - first, "".join(parts)
+
+
+async def engine_stream(engine, prompt: str, max_tokens: int):
+    """(ttft s, decode s after the first token, text, usage) through `engine.generate`."""
+    request = GenerationRequest(model="bench", prompt=prompt, max_tokens=max_tokens,
+                                temperature=0, seed=1)
+    started = time.perf_counter()
+    first = None
+    parts, usage = [], None
+    async for item in engine.generate(request):
+        if isinstance(item, Usage):
+            usage = item
+            continue
+        if first is None:
+            first = time.perf_counter()
+        parts.append(item)
+    end = time.perf_counter()
+    return first - started, end - first, "".join(parts), usage
+
+
+async def service_stream(service, prompt: str, max_tokens: int):
+    """The same through `AiService.run` (what `env.AI.run(..., stream=True)` does)."""
+    started = time.perf_counter()
+    stream = await service.run(SERVICE_MODEL, {"prompt": prompt, "raw": True, "stream": True,
+                                               "max_tokens": max_tokens, "temperature": 0,
+                                               "seed": 1})
+    first = None
+    parts, usage = [], None
+    async for item in stream.chunks():
+        if isinstance(item, Usage):
+            usage = item
+            continue
+        if first is None:
+            first = time.perf_counter()
+        parts.append(item)
+    end = time.perf_counter()
+    return first - started, end - first, "".join(parts), usage
+
+
+def make_service(path: Path, args):
+    try:
+        from bindings.ai.service import AiService
+    except ImportError as exc:
+        print(f"(AiService not importable, skipping env.AI.run: {exc})")
+        return None
+    service = AiService.from_options({})
+    engine = LlamaCppEngine(None if args.gguf is None else path, n_ctx=args.n_ctx,
+                            n_threads=args.threads)
+    service.set_engine("*", engine)
+    return service
+
+
+async def main(args) -> None:
+    from llama_cpp import Llama
+
+    path = Path(args.gguf) if args.gguf else bundled_gguf()
+    engine = LlamaCppEngine(None if args.gguf is None else path, n_ctx=args.n_ctx,
+                            n_threads=args.threads)
+    llm = Llama(model_path=str(path), n_ctx=args.n_ctx, n_threads=args.threads,
+                n_batch=engine.n_batch, verbose=False)
+    service = make_service(path, args)
+    params = sampling(GenerationRequest(model="bench", prompt="", temperature=0))
+    print(f"model {engine.label}; n_ctx {args.n_ctx}; threads {llm.n_threads}; "
+          f"greedy; max_tokens {args.max_tokens}; {args.rounds} rounds (after 1 warm-up)")
+
+    # Warm-up loads every model and touches its pages.
+    raw_stream(llm, prompt_for(engine, 99), 8, params)
+    await engine_stream(engine, prompt_for(engine, 99), 8)
+    if service is not None:
+        await service_stream(service, prompt_for(engine, 99), 8)
+
+    rows: dict[str, list[tuple[float, float, int]]] = {"raw": [], "engine": [], "env.AI.run": []}
+    mismatches = 0
+    for round_no in range(args.rounds):
+        prompt = prompt_for(engine, round_no)
+        ttft, decode, raw_text = raw_stream(llm, prompt, args.max_tokens, params)
+        e_ttft, e_decode, text, usage = await engine_stream(engine, prompt, args.max_tokens)
+        n = usage.completion_tokens
+        mismatches += text != raw_text
+        rows["engine"].append((e_ttft, e_decode, n))
+        rows["raw"].append((ttft, decode, n))  # same greedy tokens as the engine's
+        if service is not None:
+            s_ttft, s_decode, s_text, s_usage = await service_stream(service, prompt,
+                                                                    args.max_tokens)
+            mismatches += s_text != raw_text
+            rows["env.AI.run"].append((s_ttft, s_decode, s_usage.completion_tokens))
+
+    def rate(samples):  # decode tokens/s after the first token, median over rounds
+        return statistics.median((n - 1) / d for _, d, n in samples if d > 0 and n > 1)
+
+    def ttft(samples):
+        return statistics.median(t for t, _, _ in samples)
+
+    base_rate, base_ttft = rate(rows["raw"]), ttft(rows["raw"])
+    print(f"\n{'variant':<12} {'tok/s':>8} {'ratio':>7} {'TTFT ms':>9} {'overhead ms':>12}")
+    for name, samples in rows.items():
+        if not samples:
+            continue
+        r, t = rate(samples), ttft(samples)
+        print(f"{name:<12} {r:8.1f} {r / base_rate:7.3f} {t * 1e3:9.2f} "
+              f"{(t - base_ttft) * 1e3:12.2f}")
+    print(f"outputs identical to raw: {mismatches == 0} ({mismatches} mismatches)")
+
+    # Throughput with concurrent clients: one model, so requests queue FIFO.
+    per_client = max(1, args.requests // args.clients)
+    total = per_client * args.clients
+    short = args.rpm_tokens
+    prompts = [prompt_for(engine, 100 + i) for i in range(total)]
+
+    started = time.perf_counter()
+    for prompt in prompts:
+        raw_stream(llm, prompt, short, params)
+    raw_rpm = total / (time.perf_counter() - started) * 60
+
+    async def client(index: int) -> None:
+        for j in range(per_client):
+            await engine_stream(engine, prompts[index * per_client + j], short)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(args.clients)))
+    engine_rpm = total / (time.perf_counter() - started) * 60
+    print(f"\nrequests/minute ({total} requests of {short} tokens): raw back to back "
+          f"{raw_rpm:.0f}; engine with {args.clients} concurrent clients {engine_rpm:.0f} "
+          f"(ratio {engine_rpm / raw_rpm:.3f})")
+
+    await engine.close()
+    if service is not None:
+        await service.close()
+    llm.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gguf", help="a GGUF file (default: the bundled stand-in)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=24, help="total for the rpm test")
+    parser.add_argument("--rpm-tokens", type=int, default=32, help="max_tokens per rpm request")
+    asyncio.run(main(parser.parse_args()))
