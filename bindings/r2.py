@@ -8,7 +8,7 @@ customMetadata={...})`, `get(key, range=..., onlyIf=...)` (an object with a body
 include=[...])`. Objects carry `key, version, size, etag, httpEtag, uploaded,
 httpMetadata, customMetadata, checksums, storageClass`; snake_case names work too.
 Storage: `<state>/v3/r2/<bucket>/blobs/<id>` plus `<state>/v3/r2/<bucket>/index.sqlite`.
-Not emulated: multipart uploads, SSE-C keys.
+Multipart uploads live in `bindings.r2_multipart`. Not emulated: SSE-C keys.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ class R2Object:
         self.uploaded = datetime.fromtimestamp(uploaded / 1000, tz=UTC)
         self.httpMetadata = AttrDict(json.loads(http))
         self.customMetadata = AttrDict(json.loads(custom))
-        self.checksums = AttrDict(md5=bytes.fromhex(etag))
+        # a multipart object's etag (`<md5 of md5s>-<parts>`) is no MD5 of the contents
+        self.checksums = AttrDict(md5=bytes.fromhex(etag)) if "-" not in etag else AttrDict()
         self.storageClass: str = storage_class
         self.range = AttrDict(range_ or {"offset": 0, "length": size})
 
@@ -242,6 +243,26 @@ class R2Bucket:
         written = await self._db.run(lambda conn: transaction(conn, write))
         return None if written is None else R2Object(written)
 
+    async def createMultipartUpload(
+        self, key: str, options: dict | None = None, **kwargs: Any
+    ) -> Any:
+        """Start a multipart upload (see `bindings.r2_multipart`)."""
+        from bindings import r2_multipart
+
+        opts = _options(options, kwargs, {"httpMetadata", "customMetadata", "storageClass",
+                                          "ssecKey"})  # fmt: skip
+        _validate_key(key, "createMultipartUpload")
+        return await r2_multipart.create(self, key, opts)
+
+    def resumeMultipartUpload(self, key: str, uploadId: str) -> Any:
+        """The upload `uploadId` of `key` (checked when used, as on R2)."""
+        from bindings.r2_multipart import MultipartUpload
+
+        return MultipartUpload(self, key, uploadId)
+
+    create_multipart_upload = createMultipartUpload
+    resume_multipart_upload = resumeMultipartUpload
+
     async def delete(self, keys: str | list[str]) -> None:
         """Delete one key or a list of keys (missing keys are not an error)."""
         key_list = [keys] if isinstance(keys, str) else list(keys)
@@ -321,7 +342,10 @@ def build(spec: BindingSpec, host: Any) -> R2Bucket:
     """`env.<binding>`: the bucket `bucket_name` (or the binding name when there is none)."""
     bucket = spec.options.get("bucket_name") or spec.name
     folder: Path = host.state_dir / "v3" / "r2" / safe_name(bucket)
-    return R2Bucket(shared_db(host, f"r2:{folder}", folder / "index.sqlite", SCHEMA), bucket)
+    from bindings.r2_multipart import SCHEMA as UPLOADS
+
+    db = shared_db(host, f"r2:{folder}", folder / "index.sqlite", SCHEMA + UPLOADS)
+    return R2Bucket(db, bucket)
 
 
 # ---- helpers ---------------------------------------------------------------------------

@@ -172,3 +172,42 @@ async def test_persistence_and_layout(host, tmp_path, bucket):
 def test_registered():
     assert BINDINGS["r2_buckets"] == "bindings.r2"
     assert "r2_buckets" not in PENDING
+
+
+async def test_multipart_upload(bucket):
+    upload = await bucket.createMultipartUpload("big.bin", httpMetadata={"contentType": "x/y"})
+    size = 5 * 1024 * 1024
+    part1 = await upload.uploadPart(1, b"a" * size)
+    part2 = await upload.uploadPart(2, b"b" * 10)
+    assert part1.partNumber == 1 and len(part1.etag) == 32
+    assert await bucket.head("big.bin") is None  # nothing visible before complete()
+    obj = await bucket.resumeMultipartUpload("big.bin", upload.uploadId).complete(
+        [part1, {"partNumber": 2, "etag": part2.etag}]
+    )
+    digests = hashlib.md5(b"a" * size).digest() + hashlib.md5(b"b" * 10).digest()
+    assert obj.etag == hashlib.md5(digests).hexdigest() + "-2"
+    assert obj.size == size + 10
+    got = await bucket.get("big.bin")
+    data = await got.arrayBuffer()
+    assert data[:3] == b"aaa" and data[-10:] == b"b" * 10 and len(data) == size + 10
+    assert got.httpMetadata.contentType == "x/y"
+    with pytest.raises(R2Error, match="does not exist"):
+        await upload.uploadPart(3, b"late")  # completed uploads are gone
+
+
+async def test_multipart_rules_and_abort(bucket):
+    upload = await bucket.createMultipartUpload("m")
+    small = await upload.uploadPart(1, b"tiny")
+    last = await upload.uploadPart(2, b"end")
+    with pytest.raises(R2Error, match="10011"):
+        await upload.complete([small, last])
+    with pytest.raises(R2Error, match="etag"):
+        await upload.complete([{"partNumber": 2, "etag": "0" * 32}])
+    with pytest.raises(R2Error, match="Part number"):
+        await upload.uploadPart(0, b"x")
+    await upload.abort()
+    with pytest.raises(R2Error, match="does not exist"):
+        await upload.complete([small])
+    assert await bucket.head("m") is None
+    with pytest.raises(R2Error, match="does not exist"):
+        await bucket.resumeMultipartUpload("other-key", upload.uploadId).uploadPart(1, b"x")
