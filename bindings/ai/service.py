@@ -144,7 +144,8 @@ class AiService:
         request = build_request(model, valid, None if valid.get("raw") else fmt)
         log.debug("AI %s -> %s: %r", model, engine.name, request)
         if request.stream:
-            return await AiStream(engine.generate(request), model=model).start()
+            stream = AiStream(engine.generate(request), model=model, engine=engine.name)
+            return await stream.start()
         started = time.perf_counter()
         text, usage = await collect(engine.generate(request), model=model)
         log.info(

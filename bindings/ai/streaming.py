@@ -31,6 +31,7 @@ import codecs
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -109,9 +110,11 @@ class AiStream:
 
     media_type = "text/event-stream"
 
-    def __init__(self, source: AsyncIterator[Any], *, model: str = "") -> None:
+    def __init__(self, source: AsyncIterator[Any], *, model: str = "", engine: str = "") -> None:
         self.model = model
+        self.engine = engine
         self.usage: Usage | None = None
+        self._started_at = time.perf_counter()
         self._source = source
         self._primed: list[Any] = []
         self._consumer: AsyncIterator[Any] | None = None
@@ -201,6 +204,14 @@ class AiStream:
             log.debug("engine for %s ended without usage; counting chunks", self.model)
             usage = Usage(prompt_tokens=0, completion_tokens=pieces)
         self.usage = usage
+        log.info(
+            "AI %s (%s, streamed): %d+%d tokens in %.2fs",
+            self.model,
+            self.engine or "engine",
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            time.perf_counter() - self._started_at,
+        )
         yield usage
 
     async def _frames(self) -> AsyncIterator[bytes]:
