@@ -89,6 +89,7 @@ class Client:
             if message["type"] == "http.response.start":
                 result["status"] = message["status"]
                 result["headers"] = {k.decode(): v.decode() for k, v in message["headers"]}
+                result["raw_headers"] = list(message["headers"])
             elif message["type"] == "http.response.body":
                 result["chunks"].append(message.get("body", b""))
                 result["more_body"] = message.get("more_body", False)
@@ -333,3 +334,40 @@ async def test_every_request_goes_to_the_current_worker_and_is_logged():
     assert (first["body"], second["body"]) == (b"v1", b"v2")
     assert [(m, p, s) for m, p, s, _, _ in lines] == [("GET", "/x", 202), ("POST", "/y", 202)]
     assert all(ms >= 0 for _, _, _, ms, _ in lines)
+
+
+async def test_no_content_status_has_no_length_and_cookies_stay_separate():
+    async def fetch(request, ctx):
+        if request.url.endswith("/cookies"):
+            headers = [("set-cookie", "a=1; Path=/"), ("set-cookie", "b=2; Path=/")]
+            return Response("ok", headers=headers)
+        return Response(None, status=204)
+
+    out = await Client(make_app(StubWorker(fetch))).request(path="/empty")
+    assert out["status"] == 204 and out["body"] == b""
+    assert "content-length" not in out["headers"]
+    out = await Client(make_app(StubWorker(fetch))).request(path="/cookies")
+    cookies = [v for k, v in out["raw_headers"] if k == b"set-cookie"]
+    assert cookies == [b"a=1; Path=/", b"b=2; Path=/"]
+
+
+async def test_real_worker_returning_a_dict_gets_a_500_naming_the_handler(tmp_path):
+    from bindings.registry import BindingHost, build_env
+    from emulator.config import load_config
+    from emulator.worker import load_worker
+
+    (tmp_path / "entry.py").write_text(
+        "from workers import WorkerEntrypoint\n"
+        "class Default(WorkerEntrypoint):\n"
+        "    async def fetch(self, request):\n"
+        "        return {'not': 'a response'}\n"
+    )
+    (tmp_path / "wrangler.toml").write_text('name = "dict"\nmain = "entry.py"\n')
+    config = load_config(tmp_path)
+    worker = load_worker(config, build_env(config, BindingHost(state_dir=tmp_path)))
+    reported = []
+    app = make_app(worker, report_error=lambda *a: reported.append(a))
+    out = await Client(app).request()
+    assert out["status"] == 500
+    assert b"Default.fetch returned dict" in out["body"]
+    assert isinstance(reported[0][0], TypeError)
