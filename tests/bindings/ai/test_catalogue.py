@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,15 @@ def test_catalogue_container_protocol():
     catalogue = Catalogue(load_catalogue().entries())
     assert len(catalogue) == 2 and AWQ in catalogue and "x" not in catalogue
     assert [e.name for e in catalogue] == [AWQ, FP16]
+
+
+def test_family_table_lists_every_model_of_the_registry_seed():
+    seed = SEEDS / "003_80ebfb4fd6776619.txt"
+    if not seed.exists():
+        pytest.skip("seed documents not on this machine")
+    specs = re.findall(r"Model Format:\*\* (\w+)\n- \*\*Model Size \(in billions\):\*\* (\d+)"
+                       r".*?Model ID:\*\* (\S+)", seed.read_text(), re.S)
+    assert len(specs) == 15
+    sizes = load_family("llama-2-chat")["sizes"]
+    for fmt, size, repo in specs:
+        assert sizes[int(size)][fmt]["repo"] == repo

@@ -319,3 +319,20 @@ def test_jinja_properties(messages):
         assert out.endswith("<|im_start|>assistant\n")
     else:  # a prefix the model continues
         assert out.endswith("<|im_start|>assistant\n" + messages[-1]["content"])
+
+
+_text = st.text(alphabet=st.sampled_from(list("ab \n<>/[]SINT")), max_size=10)
+
+
+@settings(max_examples=200)
+@given(system=st.none() | _text, exchanges=st.lists(st.tuples(_text, _text), max_size=4),
+       last=_text)
+def test_llama2_equals_meta_and_hf_on_any_dialog_meta_accepts(system, exchanges, last):
+    dialog = [] if system is None else [{"role": "system", "content": system}]
+    for user, answer in exchanges:
+        dialog += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    dialog.append({"role": "user", "content": last})
+    expected = meta_reference(dialog)
+    assert llama2(leading_bos=True).render(dialog) == expected
+    hf = jinja_format(HF_LLAMA2, bos_token="<s>", eos_token="</s>")
+    assert hf.render(dialog) == expected
