@@ -55,6 +55,13 @@ async def per_call(func, calls: int) -> float:
     return best
 
 
+async def wall_per_call(func, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        await func()
+    return (time.perf_counter() - start) / calls
+
+
 async def bench_run(calls: int) -> None:
     engine = ScriptedEngine(text="Hello there, friend")
     service = AiService(load_catalogue(), RouteTable(default=None))
@@ -85,6 +92,9 @@ async def bench_run(calls: int) -> None:
     valid_s = await per_call(validation, calls)
     tmpl_s = await per_call(templating, calls)
     overhead = run_s - engine_s
+    wall_engine = await wall_per_call(engine_only, calls // 3)
+    wall_run = await wall_per_call(full, calls // 3)
+    engine.requests.clear()
     print(f"non-streaming env.AI.run, {calls} calls, scripted engine (3-token reply)")
     print(f"  engine alone (baseline)      {engine_s * 1e6:8.1f} µs/call")
     print(f"  env.AI.run                   {run_s * 1e6:8.1f} µs/call")
@@ -95,6 +105,10 @@ async def bench_run(calls: int) -> None:
     print(f"    of which validation        {valid_s * 1e6:8.1f} µs/call")
     print(f"    of which templating        {tmpl_s * 1e6:8.1f} µs/call")
     print(f"  run / engine ratio           {run_s / engine_s:8.2f}x")
+    print(
+        f"  wall clock: engine {wall_engine * 1e6:.1f} µs, run {wall_run * 1e6:.1f} µs, "
+        f"overhead {(wall_run - wall_engine) * 1e6:.1f} µs/call"
+    )
 
 
 async def bench_frames(frames: int) -> None:
