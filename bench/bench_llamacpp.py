@@ -126,8 +126,13 @@ async def main(args) -> None:
     mismatches = 0
     for round_no in range(args.rounds):
         prompt = prompt_for(engine, round_no)
-        ttft, decode, raw_text = raw_stream(llm, prompt, args.max_tokens, params)
-        e_ttft, e_decode, text, usage = await engine_stream(engine, prompt, args.max_tokens)
+        # Alternate who goes first, so neither always meets a warmer (or busier) machine.
+        if round_no % 2:
+            e_ttft, e_decode, text, usage = await engine_stream(engine, prompt, args.max_tokens)
+            ttft, decode, raw_text = raw_stream(llm, prompt, args.max_tokens, params)
+        else:
+            ttft, decode, raw_text = raw_stream(llm, prompt, args.max_tokens, params)
+            e_ttft, e_decode, text, usage = await engine_stream(engine, prompt, args.max_tokens)
         n = usage.completion_tokens
         mismatches += text != raw_text
         rows["engine"].append((e_ttft, e_decode, n))

@@ -382,3 +382,17 @@ async def test_lifecycle_lazy_load_health_close_and_reload():
     _, usage = await run(eng, request(chat(eng, "Hi"), max_tokens=2))  # loads again on use
     assert usage.completion_tokens == 2
     await eng.close()
+
+
+@llama
+async def test_weights_that_do_not_load_are_an_ai_error_and_unhealthy(tmp_path):
+    broken = LlamaCppEngine(write_gguf(tmp_path / "llama-2-7b-chat.Q4_K_M.gguf", LLAMA2_HEADER))
+    try:
+        with pytest.raises(AiError) as err:
+            await run(broken, request("Hello"))
+        assert err.value.code == 3043 and "could not load" in str(err.value)
+        assert str(broken.path) in str(err.value)
+        health = await broken.health()
+        assert not health.ok and "could not load" in health.detail
+    finally:
+        await broken.close()
