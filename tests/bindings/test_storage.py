@@ -91,3 +91,57 @@ async def test_worker_uses_kv_d1_r2(tmp_path):
     state = tmp_path / ".wrangler" / "state" / "v3"
     assert (state / "kv" / "kv1").is_dir() and (state / "d1" / "d1.sqlite").is_file()
     assert (state / "r2" / "files" / "index.sqlite").is_file()
+
+
+COUNTER = """
+from workers import Response, WorkerEntrypoint
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        count = int(await self.env.KV.get("count") or 0) + 1
+        await self.env.KV.put("count", str(count))
+        return Response(str(count))
+"""
+
+
+async def test_dev_server_keeps_state_across_reloads_and_restarts(tmp_path):
+    import io
+
+    import httpx
+
+    from emulator.banner import make_console
+    from emulator.dev import DevOptions, DevServer
+
+    (tmp_path / "entry.py").write_text(textwrap.dedent(COUNTER))
+    (tmp_path / "wrangler.toml").write_text(
+        'name = "counter"\nmain = "entry.py"\ncompatibility_flags = ["python_workers"]\n'
+        '[[kv_namespaces]]\nbinding = "KV"\nid = "counter-ns"\n'
+        '[[queues.producers]]\nbinding = "JOBS"\nqueue = "jobs"\n'
+    )
+
+    async def session(**kwargs) -> tuple[list[str], str]:
+        out = io.StringIO()
+        options = DevOptions(path=tmp_path, port=0, api=False, interactive=False, reload=False,
+                             **kwargs)  # fmt: skip
+        server = DevServer(options, console=make_console(file=out, width=200))
+        await server.start()
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+                bodies = [(await client.get("/")).text]
+                assert await server.reload()
+                bodies.append((await client.get("/")).text)
+        finally:
+            await server.aclose()
+        return bodies, out.getvalue()
+
+    bodies, output = await session()
+    assert bodies == ["1", "2"]  # the namespace survives a hot reload
+    assert "counter-ns" in output  # the banner row and its describe() line
+    assert "JOBS" in output and "not emulated yet" in output  # pending kinds are reported
+    bodies, _ = await session()
+    assert bodies == ["3", "4"]  # and a restart: it is on disk
+    assert (tmp_path / ".wrangler" / "state" / "v3" / "kv" / "counter-ns").is_dir()
+    bodies, _ = await session(persist_to=tmp_path / "elsewhere")
+    assert bodies == ["1", "2"]  # --persist-to starts from its own, empty state
+    assert (tmp_path / "elsewhere" / "v3" / "kv" / "counter-ns" / "kv.sqlite").is_file()
