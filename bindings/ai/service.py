@@ -156,7 +156,7 @@ class AiService:
             usage.completion_tokens,
             time.perf_counter() - started,
         )
-        return AttrDict(response=text, usage=AttrDict(usage.as_dict()))
+        return _result(text, usage)
 
     async def models(self, params: Mapping[str, Any] | None = None) -> list[AttrDict]:
         """`env.AI.models(params)`: catalogue records in the REST `/ai/models/search` shape."""
@@ -325,6 +325,16 @@ async def _check(engine: Any) -> Health:
         return Health(ok=False, detail=f"no health answer within {HEALTH_TIMEOUT:g}s")
     except Exception as exc:
         return Health(ok=False, detail=f"{type(exc).__name__}: {as_ai_error(exc).description}")
+
+
+def _result(text: str, usage: Any) -> AttrDict:
+    # Built with dict.update: the values are known flat, so AttrDict's recursive wrapping
+    # (a measurable share of the per-call overhead) has nothing to do.
+    counts = AttrDict()
+    dict.update(counts, usage.as_dict())
+    result = AttrDict()
+    dict.update(result, response=text, usage=counts)
+    return result
 
 
 def _engine_key(route: Route) -> tuple:
