@@ -2,7 +2,7 @@
 
 Prints microseconds per operation and each figure's share of the 200 µs per-request budget
 that 5,000 req/s leaves on one core. Baseline in the same run: a bare starlette Request +
-PlainTextResponse, what a plain ASGI app would pay. Run: .venv/bin/python bench/sdk_objects.py
+PlainTextResponse, what a plain ASGI app would pay. Run: .venv/bin/python bench/bench_sdk.py
 """
 
 from __future__ import annotations
