@@ -66,12 +66,13 @@ class ReplicaSet:
     def order(self) -> list[Replica]:
         """Replicas in the order a new request should try them."""
         now = self._clock()
-        self._turn = (self._turn + 1) % len(self.replicas)
-        n = len(self.replicas)
-        # Rotation breaks ties among equally loaded replicas; down ones go last, soonest back first.
-        rotated = [self.replicas[(self._turn + i) % n] for i in range(n)]
-        up = sorted((r for r in rotated if not r.is_down(now)), key=lambda r: r.in_flight)
-        down = sorted((r for r in rotated if r.is_down(now)), key=lambda r: r.down_until)
+        up = [r for r in self.replicas if not r.is_down(now)]
+        down = sorted((r for r in self.replicas if r.is_down(now)), key=lambda r: r.down_until)
+        if up:
+            # Rotating before the stable sort spreads ties (idle replicas) evenly.
+            self._turn = (self._turn + 1) % len(up)
+            up = up[self._turn :] + up[: self._turn]
+            up.sort(key=lambda r: r.in_flight)
         return up + down
 
     def mark_down(self, replica: Replica, reason: str) -> None:
@@ -92,7 +93,14 @@ class ReplicaSet:
         upstream HTTP response), so the backend stops generating.
         """
         errors: list[BackendUnavailable] = []
-        for replica in self.order():
+        tried: set[int] = set()
+        while True:
+            # Re-ranked on every attempt: loads change while a refused connect is noticed.
+            candidates = [r for r in self.order() if id(r) not in tried]
+            if not candidates:
+                break
+            replica = candidates[0]
+            tried.add(id(replica))
             started = False
             replica.in_flight += 1
             inner = open_stream(replica)
