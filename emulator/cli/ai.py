@@ -1,14 +1,15 @@
 """`edge ai`: run a catalogue model from the shell, and check which engine serves what.
 
     edge ai run @cf/meta/llama-2-7b-chat-fp16 --prompt "Tell me a joke"
-    edge ai run @hf/thebloke/llama-2-13b-chat-awq --messages-json '[{"role":"user","content":"Hi"}]' --stream
+    edge ai run @hf/thebloke/llama-2-13b-chat-awq --stream \\
+        --messages-json '[{"role": "user", "content": "Hi"}]'
     edge ai status --ai-route '*=scripted:echo'
 
 `run` goes through exactly what `env.AI.run` does (validation, templates, routing); it
 prints the response text (`--json`: the whole result), or with `--stream` the SSE frames
 as a worker would receive them. Routes come from `--ai-route`, `EDGE_AI_ROUTES` and the
 `edge.toml` in `--root` (default: the current folder), as for `edge dev`.
-"""  # noqa: E501
+"""
 
 from __future__ import annotations
 
@@ -63,10 +64,10 @@ def _common(func: Any) -> Any:
 @click.option("--stream", is_flag=True, help="Print the SSE stream as it arrives.")
 @click.option("--raw", is_flag=True, help="Send --prompt verbatim, without a chat template.")
 @click.option("--max-tokens", type=int, help="Most tokens to generate (the schema's default: 256).")
-@click.option("--temperature", type=float)
-@click.option("--top-p", type=float)
-@click.option("--top-k", type=int)
-@click.option("--seed", type=int)
+@click.option("--temperature", type=float, help="Sampling temperature (the schema says 0-5).")
+@click.option("--top-p", type=float, help="Nucleus sampling mass.")
+@click.option("--top-k", type=int, help="Sample from the k most likely tokens.")
+@click.option("--seed", type=int, help="Random seed, for reproducible sampling.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @_common
 def run_command(
