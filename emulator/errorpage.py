@@ -77,11 +77,8 @@ def describe(exc: BaseException) -> list[ErrorInfo]:
             current, relation = current.__context__, "context"
         else:
             current = None
+    # outermost cause first; each entry's relation now links it to the one after it
     chain.reverse()
-    # after reversing, each entry's relation describes the link to the one after it
-    relations = [info.relation for info in chain]
-    for info, rel in zip(chain, [*relations[1:], ""], strict=True):
-        info.relation = rel
     return chain
 
 
