@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "dev": "emulator.cli.dev:dev",
     "ai": "emulator.cli.ai:ai",
     "models": "emulator.cli.models:models",
+    "d1": "emulator.cli.d1:d1",
 }
 
 
