@@ -155,3 +155,22 @@ def test_status_reports_bad_routes(runner):
     result = invoke(runner, "status", "--ai-route", "*=warp")
     assert result.exit_code == 2
     assert "engine 'warp' could not be created" in result.stderr
+
+
+def test_run_stream_error_mid_stream_ends_with_an_error_frame_and_exit_1(runner):
+    result = invoke(
+        runner,
+        "run",
+        FP16,
+        "--prompt",
+        "a b c",
+        "--stream",
+        "--ai-route",
+        "*=scripted:fail_after=1",
+    )
+    assert result.exit_code == 1
+    assert result.stdout.endswith(
+        'event: error\ndata: {"error":"3043: scripted failure after 1 tokens","code":3043}\n\n'
+    )
+    assert "[DONE]" not in result.stdout
+    assert "failed mid-stream" in result.stderr
