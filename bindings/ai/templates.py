@@ -47,9 +47,12 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import jinja2
+import jinja2.nodes
+import jinja2.parser
+from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bindings.ai.errors import AiError
@@ -187,7 +190,17 @@ class RawConcatFormat(_Format):
 
 
 # The HF transformers chat-template environment (`_compile_jinja_template`): sandboxed,
-# trim/lstrip blocks, loop controls, a `tojson` that keeps non-ASCII, `raise_exception`.
+# trim/lstrip blocks, loop controls, a `tojson` that keeps non-ASCII, `raise_exception`,
+# `strftime_now`, and `{% generation %}` blocks (HF's AssistantTracker marks assistant
+# tokens with them for training masks; rendering, as llama-cpp-python does, passes through).
+class _GenerationTag(Extension):
+    tags: ClassVar[set[str]] = {"generation"}
+
+    def parse(self, parser: jinja2.parser.Parser) -> list[jinja2.nodes.Node]:
+        next(parser.stream)
+        return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+
 def _raise_exception(message: str) -> None:
     raise jinja2.TemplateError(message)
 
@@ -200,7 +213,8 @@ def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
 
 def _environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+        trim_blocks=True, lstrip_blocks=True,
+        extensions=["jinja2.ext.loopcontrols", _GenerationTag],
     )
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
@@ -291,6 +305,11 @@ def get_format(name: str, *, leading_bos: bool = False) -> _Format:
 
 def jinja_format(source: str, *, bos_token: str = "", eos_token: str = "", name: str = "gguf",
                  strip_bos: bool = False) -> JinjaFormat:
-    """A model's own Jinja chat template; `ValueError` if it does not compile."""
+    """A model's own Jinja chat template; `ValueError` if it does not compile.
+
+    `strip_bos=True` drops a leading `bos_token` from the output, for backends that add
+    BOS themselves (GGUF `tokenizer.ggml.add_bos_token`); leave it False when the BOS
+    text is also a turn marker (SmolLM2's BOS is `<|im_start|>`).
+    """
     return JinjaFormat(source, bos_token=bos_token, eos_token=eos_token, name=name,
                        strip_bos=strip_bos)

