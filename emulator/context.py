@@ -59,6 +59,8 @@ class ExecutionContext:
 
     async def drain(self, raise_errors: bool = False) -> None:
         """Await all wait_until work, including work added while draining."""
+        if not self._tasks and not self._pending:
+            return  # the common case, once per request
         first_error: BaseException | None = None
         done = 0
         while True:

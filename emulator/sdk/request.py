@@ -100,10 +100,22 @@ class Request(BodyMixin):
         base_url: str | None = None,
     ) -> Request:
         """The `Request` for an ASGI HTTP scope; the body streams from `receive` on demand."""
-        raw_headers = scope.get("headers") or []
-        headers = Headers.from_raw(raw_headers)
+        # One pass over the raw pairs: decode, and note what the URL and body need.
+        pairs = []
+        host = None
+        has_body = False
+        for key, value in scope.get("headers") or ():
+            name, text = key.decode("latin-1"), value.decode("latin-1")
+            pairs.append((name, text))
+            if name == "host":
+                host = host or text
+            elif name == "content-length":
+                has_body = has_body or text.strip() not in ("0", "")
+            elif name == "transfer-encoding":
+                has_body = True
+        headers = Headers.__new__(Headers)
+        headers._list = pairs
         if base_url is None:
-            host = headers.get("host")
             if host is None:
                 server = scope.get("server") or ("localhost", None)
                 host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
@@ -113,10 +125,7 @@ class Request(BodyMixin):
         url = base_url + path
         if scope.get("query_string"):  # ASGI's raw_path excludes the query
             url += "?" + scope["query_string"].decode("latin-1")
-        body: AsyncIterable[bytes] | None = None
-        length = headers.get("content-length")
-        if (length is not None and length != "0") or headers.has("transfer-encoding"):
-            body = _receive_body(receive)
+        body = _receive_body(receive) if has_body else None
         self = cls.__new__(cls)
         self.url = url
         self.method = scope.get("method", "GET")
