@@ -93,8 +93,8 @@ def parse_route(spec: str) -> Route:
         raise RouteError(source, "the engine part is empty (e.g. scripted, llamacpp, vllm, tgi)")
     fields: dict[str, Any] = {"urls": []}
     options: dict[str, Any] = {}
-    for raw_arg in _split_args(argtext):
-        arg = raw_arg.strip()
+    for raw_arg in _split_escaped(argtext, ","):
+        arg = raw_arg.replace("\\;", ";").strip()
         if not arg:
             continue
         key, eq, value = arg.partition("=")
@@ -161,26 +161,28 @@ def route_from_table(
 
 
 def parse_routes(specs: str | list[str] | tuple[str, ...] | None) -> list[Route]:
-    """Several specs: a list (one per `--ai-route` flag) or one `;`-separated string."""
+    """Several specs: a list (one per `--ai-route` flag) or one `;`-separated string
+    (`\\;` is a literal semicolon, `\\,` a literal comma)."""
     if not specs:
         return []
     if isinstance(specs, str):
         specs = [specs]
     routes = []
     for item in specs:
-        routes.extend(parse_route(part) for part in item.split(";") if part.strip())
+        routes.extend(parse_route(part) for part in _split_escaped(item, ";") if part.strip())
     return routes
 
 
-def _split_args(text: str) -> list[str]:
+def _split_escaped(text: str, sep: str) -> list[str]:
+    """Split on `sep` except where written `\\<sep>` (which becomes a literal `sep`)."""
     parts, current, i = [], [], 0
     while i < len(text):
         char = text[i]
-        if char == "\\" and i + 1 < len(text) and text[i + 1] == ",":
-            current.append(",")
+        if char == "\\" and text[i + 1 : i + 2] == sep:
+            current.append(sep)
             i += 2
             continue
-        if char == ",":
+        if char == sep:
             parts.append("".join(current))
             current = []
         else:
@@ -359,6 +361,7 @@ def describe_route(route: Route) -> str:
     for key, value in route.options.items():
         for item in value if isinstance(value, list) else [value]:
             args.append(key if item is True else f"{key}={item}")
+    args = [arg.replace(",", "\\,").replace(";", "\\;") for arg in args]
     return f"{route.model}={route.engine}" + (":" + ",".join(args) if args else "")
 
 

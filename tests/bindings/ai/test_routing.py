@@ -1,6 +1,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bindings.ai.routing import (
     DEFAULT_ROUTE,
@@ -166,3 +168,26 @@ def test_describe_route_round_trips_through_parse_route():
     route = parse_route(spec)
     assert parse_route(describe_route(route)) == route
     assert describe_route(route) == spec
+
+
+def test_escaped_semicolons_and_commas_survive_parse_routes():
+    [first, second] = parse_routes(r"*=scripted:text=a\;b\, c;@x/y=scripted:echo")
+    assert first.options == {"text": "a;b, c"}
+    assert second.model == "@x/y"
+
+
+_TEXT = (
+    st.text(
+        alphabet=st.characters(blacklist_characters="\\", blacklist_categories=("Cs",)), min_size=1
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+
+
+@given(model=st.sampled_from(["*", AWQ, "@cf/*"]), texts=st.lists(_TEXT, min_size=1, max_size=3))
+def test_describe_route_round_trips_any_text(model, texts):
+    route = Route(model, "scripted", options={"reply": texts if len(texts) > 1 else texts[0]})
+    assert parse_route(describe_route(route)).options == route.options
+    [again] = parse_routes(describe_route(route))
+    assert again.options == route.options
