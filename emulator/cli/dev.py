@@ -15,7 +15,10 @@ def _var_overrides(items: tuple[str, ...]) -> dict[str, str]:
 
     try:
         return parse_var_overrides(list(items))
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
+        message = f"{exc.key}: {exc.problem}" if exc.key else exc.problem
+        raise click.BadParameter(message, param_hint="--var") from exc
+    except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--var") from exc
 
 
