@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "ai": "emulator.cli.ai:ai",
     "models": "emulator.cli.models:models",
     "d1": "emulator.cli.d1:d1",
+    "kv": "emulator.cli.kv:kv",
+    "r2": "emulator.cli.r2:r2",
 }
 
 

@@ -58,7 +58,7 @@ def test_migrations_then_execute(tmp_path):
 def test_errors(tmp_path):
     root = str(project(tmp_path))
     code, out = run("execute", "NOPE", "--cwd", root, "--command", "SELECT 1")
-    assert code == 1 and "no D1 database 'NOPE'" in out and "DB (app-db)" in out
+    assert code == 1 and "no d1_databases binding 'NOPE'" in out and "DB (app-db, app-id)" in out
     code, out = run("execute", "DB", "--cwd", root, "--command", "SELECT * FROM missing")
     assert code == 1 and "no such table: missing" in out
     code, out = run("execute", "DB", "--cwd", root)

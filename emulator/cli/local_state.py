@@ -1,0 +1,92 @@
+"""What `edge d1`, `edge kv` and `edge r2` share: the flags that locate a worker's local
+state, and opening one of its bindings there (the same files `edge dev` uses)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+T = TypeVar("T")
+
+
+def state_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--config --env --persist-to --cwd --local` (and a refused `--remote`)."""
+    options = [
+        click.option(
+            "-c",
+            "--config",
+            "config_file",
+            type=click.Path(path_type=Path),
+            help="wrangler.toml / wrangler.json(c) to use.",
+        ),
+        click.option("-e", "--env", help="Use the [env.<name>] section of the config."),
+        click.option(
+            "--persist-to",
+            type=click.Path(path_type=Path),
+            help="Folder of local state (default: <root>/.wrangler/state).",
+        ),
+        click.option("--cwd", type=click.Path(path_type=Path), help="Worker folder."),
+        click.option("--local", is_flag=True, help="Accepted for Wrangler parity (default)."),
+        click.option("--remote", is_flag=True, hidden=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def open_binding(
+    kind: str, wanted: str, *, keys: tuple[str, ...], state: dict[str, Any]
+) -> tuple[Any, Any, Any, Any]:
+    """The binding object of `kind` whose name (or one of `keys`' values) is `wanted`, its
+    spec, the worker config and the `BindingHost` (close it when done). `state` holds
+    the `state_options` values."""
+    import importlib
+
+    from bindings.registry import BINDINGS, BindingHost
+    from emulator.config import ConfigError, load_config
+
+    if state.get("remote"):
+        raise click.UsageError("edge is local only: --remote is not supported")
+    try:
+        config = load_config(state.get("cwd"), config_file=state.get("config_file"),
+                             env=state.get("env"))  # fmt: skip
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    specs = [s for s in config.bindings if s.kind == kind]
+    for spec in specs:
+        if wanted == spec.name or wanted in (spec.options.get(k) for k in keys):
+            break
+    else:
+
+        def label(s: Any) -> str:
+            extra = [str(s.options[k]) for k in keys if k in s.options]
+            return s.name + (f" ({', '.join(extra)})" if extra else "")
+
+        known = ", ".join(label(s) for s in specs) or "none"
+        raise click.ClickException(
+            f"no {kind} binding {wanted!r} in {config.file}; defined: {known}"
+        )
+    persist_to = state.get("persist_to")
+    root = Path(persist_to).resolve() if persist_to else config.root / ".wrangler" / "state"
+    host = BindingHost(state_dir=root)
+    module = importlib.import_module(BINDINGS[kind])
+    return module.build(spec, host), spec, config, host
+
+
+def run(host: Any, work: Awaitable[T], errors: tuple[type[Exception], ...] = ()) -> T:
+    """Run `work`, close the host, and turn the binding's own errors into CLI errors."""
+
+    async def go() -> T:
+        try:
+            return await work
+        finally:
+            await host.close()
+
+    try:
+        return asyncio.run(go())
+    except errors as exc:
+        raise click.ClickException(str(exc)) from exc
