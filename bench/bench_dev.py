@@ -107,7 +107,7 @@ def stop(proc: subprocess.Popen) -> None:
 # --- load generation ---------------------------------------------------------------------
 
 
-def load_wrk(url: str, connections: int, duration: float) -> float:
+def load_wrk(url: str, connections: int, duration: float) -> tuple[float, int]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", url],
         capture_output=True,
@@ -117,7 +117,8 @@ def load_wrk(url: str, connections: int, duration: float) -> float:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         print(f"  warning: {errors.group(1)} non-2xx responses")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return rps, int(re.search(r"(\d+) requests in", out).group(1))
 
 
 def _client_process(host: str, port: int, conns: int, duration: float, queue) -> None:
@@ -141,7 +142,7 @@ def _client_process(host: str, port: int, conns: int, duration: float, queue) ->
     queue.put(asyncio.run(main()))
 
 
-def load_python(url: str, connections: int, duration: float) -> float:
+def load_python(url: str, connections: int, duration: float) -> tuple[float, int]:
     host, port = re.match(r"http://([^:/]+):(\d+)", url).groups()
     procs_n = 2
     queue = multiprocessing.Queue()
@@ -155,13 +156,27 @@ def load_python(url: str, connections: int, duration: float) -> float:
     total = sum(queue.get(timeout=duration + 30) for _ in procs)
     for p in procs:
         p.join()
-    return total / duration
+    return total / duration, total
 
 
-def load(url: str, connections: int, duration: float) -> tuple[float, str]:
+def load(url: str, connections: int, duration: float) -> tuple[float, int, str]:
+    """(requests/s, requests, generator name)."""
     if shutil.which("wrk"):
-        return load_wrk(url, connections, duration), "wrk -t1"
-    return load_python(url, connections, duration), "python asyncio raw-socket client (2 procs)"
+        return (*load_wrk(url, connections, duration), "wrk -t1")
+    return (*load_python(url, connections, duration), "python asyncio raw-socket client (2 procs)")
+
+
+def measure(url: str, pid: int, connections: int, duration: float) -> tuple[float, float, str]:
+    """(requests/s, server CPU microseconds per request, generator) after a 1 s warm-up.
+
+    CPU per request barely depends on what else runs on the machine, so 1e6 / it is the
+    rate one otherwise idle core would sustain: the figure to compare when the wall-clock
+    rate is skewed by other processes."""
+    load(url, connections, 1)
+    before = cpu_seconds(pid) or 0.0
+    rps, total, generator = load(url, connections, duration)
+    used = (cpu_seconds(pid) or 0.0) - before
+    return rps, used / max(total, 1) * 1e6, generator
 
 
 # --- the three figures -------------------------------------------------------------------
@@ -177,8 +192,9 @@ def bench_throughput(connections: int, duration: float) -> None:
         )
         try:
             wait_ready(f"http://127.0.0.1:{port}/", base)
-            load(f"http://127.0.0.1:{port}/", connections, 1)  # warm-up
-            baseline, generator = load(f"http://127.0.0.1:{port}/", connections, duration)
+            baseline, base_us, generator = measure(
+                f"http://127.0.0.1:{port}/", base.pid, connections, duration
+            )
         finally:
             stop(base)
 
@@ -186,8 +202,7 @@ def bench_throughput(connections: int, duration: float) -> None:
         edge = start_edge(HELLO, port, "--no-reload", log=Path(tmp) / "edge.log")
         try:
             wait_ready(f"http://127.0.0.1:{port}/", edge)
-            load(f"http://127.0.0.1:{port}/", connections, 1)
-            rps, _ = load(f"http://127.0.0.1:{port}/", connections, duration)
+            rps, edge_us, _ = measure(f"http://127.0.0.1:{port}/", edge.pid, connections, duration)
         finally:
             stop(edge)
     print(f"throughput ({connections} connections, {duration:g}s, load generator: {generator})")
@@ -199,6 +214,11 @@ def bench_throughput(connections: int, duration: float) -> None:
         f"  wrangler dev (issue 2)  {WRANGLER['rps']:9.0f} req/s"
         f"   edge = {rps / WRANGLER['rps']:.1f} x wrangler"
     )
+    if edge_us and base_us:
+        print(
+            f"  server CPU per request: edge {edge_us:.0f} us (= {1e6 / edge_us:.0f} req/s on one"
+            f" free core), baseline {base_us:.0f} us (= {1e6 / base_us:.0f} req/s)"
+        )
 
 
 def cpu_seconds(pid: int) -> float | None:
