@@ -1,0 +1,1 @@
+"""The Workers AI binding: catalogue, validation, templates, engines, service, REST API."""
