@@ -105,6 +105,8 @@ def _guarded(endpoint: Endpoint) -> Endpoint:
             return await endpoint(request)
         except (ApiError, AiError, HTTPException):
             raise
+        except RecursionError:  # deeply nested inputs, past what validation can walk
+            raise AiError(3003, "Bad request: the input is nested too deeply") from None
         except Exception as exc:
             log.exception(
                 "edge REST API: unexpected error on %s %s", request.method, request.url.path

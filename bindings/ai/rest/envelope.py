@@ -103,6 +103,10 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError.from_ai(AiError(3003, f"Bad request: malformed JSON body ({exc})")) from None
+    except RecursionError:
+        raise ApiError.from_ai(
+            AiError(3003, "Bad request: the JSON body is nested too deeply")
+        ) from None
     if not isinstance(data, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(data), "a number")
         if data is None:

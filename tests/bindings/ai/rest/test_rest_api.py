@@ -182,6 +182,7 @@ def test_empty_account_segment_is_served(api_server):
         (b"[1, 2]", "not an array"),
         (b'"text"', "not a string"),
         (b"\xff\xfe", "malformed JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ],
 )
 def test_bad_bodies_get_a_400_envelope(api_server, body, fragment):
