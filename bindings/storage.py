@@ -29,6 +29,7 @@ class SqliteFile:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-sqlite")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
+        self._closed = False
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -56,6 +57,11 @@ class SqliteFile:
         return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
 
     def close(self) -> None:
+        """Close the connection and stop the thread; later calls do nothing."""
+        if self._closed:
+            return
+        self._closed = True
+
         def _close() -> None:
             for conn in self._connections:
                 conn.close()

@@ -28,6 +28,7 @@ async def test_sqlite_file_runs_off_the_loop_and_rolls_back(tmp_path):
             await db.run(lambda conn: conn.execute("SELECT nope FROM t"))
     finally:
         db.close()
+        db.close()  # idempotent
     assert (tmp_path / "sub" / "x.sqlite").is_file()
 
 
