@@ -170,11 +170,17 @@ async def gated():
     await asyncio.wait_for(RELEASE.wait(), timeout=20)
     yield "second\\n"
 
+async def broken():
+    yield "partial\\n"
+    raise RuntimeError("generator broke mid-stream")
+
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
         if request.url.endswith("/release"):
             RELEASE.set()
             return Response("released")
+        if request.url.endswith("/broken"):
+            return Response(broken())
         return Response(gated())
 """
 
@@ -190,6 +196,20 @@ def test_first_chunk_arrives_before_the_last_is_produced(edge_dev, tmp_path):
         assert next(chunks) == "first\n"
         assert dev.get("/release").text == "released"
         assert "".join(chunks) == "second\n"
+
+
+def test_a_stream_failing_mid_way_drops_the_connection_and_is_shown_once(edge_dev, tmp_path):
+    (tmp_path / "entry.py").write_text(GATED)
+    (tmp_path / "wrangler.toml").write_text('name = "gated"\nmain = "entry.py"\n')
+    dev = edge_dev(str(tmp_path))
+    # a truncated body, never a clean end
+    with pytest.raises(httpx.RemoteProtocolError), httpx.stream("GET", dev.url + "/broken") as r:
+        assert r.status_code == 200
+        r.read()
+    dev.wait_for(r"RuntimeError: generator broke mid-stream")
+    assert dev.get("/release").text == "released"  # the server carries on
+    assert dev.output().count("RuntimeError: generator broke mid-stream") == 1
+    assert "Exception in ASGI application" not in dev.output()
 
 
 def test_uncaught_exception_gives_error_page_and_terminal_traceback(edge_dev):
