@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 
 from bindings.ai.errors import AiError
 from bindings.ai.rest import schema_view
+from bindings.ai.rest.highlight import highlight
 from bindings.ai.rest.snippets import accepts_messages, snippets
 
 _env = jinja2.Environment(
@@ -24,6 +25,7 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["highlight"] = highlight
 #: the account id the pages' own requests use (any value works locally)
 PAGE_ACCOUNT = "local"
 

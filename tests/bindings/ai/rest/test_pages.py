@@ -42,7 +42,7 @@ def block(page: str, testid: str) -> str:
     """The unescaped text of the first <code> in (or after) the element with that data-testid."""
     match = re.search(rf'data-testid="{re.escape(testid)}".*?<code[^>]*>(.*?)</code>', page, re.S)
     assert match, f"no element {testid}"
-    return html.unescape(match.group(1))
+    return html.unescape(re.sub(r"<[^>]+>", "", match.group(1)))  # minus colouring spans
 
 
 def param_names(page: str, testid: str) -> list[str]:
