@@ -174,8 +174,23 @@ async def broken():
     yield "partial\\n"
     raise RuntimeError("generator broke mid-stream")
 
+STATE = {"produced": 0, "closed": False}
+
+async def endless():
+    try:
+        for i in range(100_000):
+            STATE["produced"] = i
+            yield f"token {i}\\n"
+            await asyncio.sleep(0.01)
+    finally:
+        STATE["closed"] = True
+
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
+        if request.url.endswith("/endless"):
+            return Response(endless())
+        if request.url.endswith("/state"):
+            return Response.json(STATE)
         if request.url.endswith("/release"):
             RELEASE.set()
             return Response("released")
@@ -196,6 +211,17 @@ def test_first_chunk_arrives_before_the_last_is_produced(edge_dev, tmp_path):
         assert next(chunks) == "first\n"
         assert dev.get("/release").text == "released"
         assert "".join(chunks) == "second\n"
+
+
+def test_client_disconnect_stops_the_generator(edge_dev, tmp_path):
+    (tmp_path / "entry.py").write_text(GATED)
+    (tmp_path / "wrangler.toml").write_text('name = "gated"\nmain = "entry.py"\n')
+    dev = edge_dev(str(tmp_path))
+    with httpx.stream("GET", dev.url + "/endless", timeout=10) as r:
+        assert next(r.iter_text()).startswith("token 0")
+    state = poll(lambda: dev.get("/state").json(), lambda s: s["closed"])
+    assert state["closed"] and state["produced"] < 100_000
+    dev.wait_for(r"GET /endless 200 OK .*\[client closed\]")
 
 
 def test_a_stream_failing_mid_way_drops_the_connection_and_is_shown_once(edge_dev, tmp_path):
