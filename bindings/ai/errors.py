@@ -27,6 +27,19 @@ CODES: dict[int, tuple[int, str]] = {
 }
 
 
+#: code -> the description Cloudflare's errors page gives
+#: (https://developers.cloudflare.com/workers-ai/platform/errors/), used when none is given.
+DESCRIPTIONS: dict[int, str] = {
+    3003: "Request is missing headers or body",
+    3006: "Request is too large",
+    3007: "Request timeout",
+    3008: "Request was aborted",
+    3036: "You have used up your daily free allocation of 10,000 neurons.",
+    3040: "No more data centers to forward the request to",
+    3042: "The model name is invalid",
+}
+
+
 class AiError(Exception):
     """An error from `env.AI.run`: `str(err)` is `"<code>: <description>"`.
 
@@ -34,7 +47,11 @@ class AiError(Exception):
     `description` the text after the code (what the REST API puts in `errors[].message`).
     """
 
-    def __init__(self, code: int, description: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, code: int, description: str | None = None, *, status: int | None = None
+    ) -> None:
+        if description is None:  # AiError(3040) in tests: Cloudflare's own wording
+            description = DESCRIPTIONS.get(code) or CODES.get(code, (500, "error"))[1]
         self.code = code
         self.description = description
         self.status = status if status is not None else CODES.get(code, (500, ""))[0]
