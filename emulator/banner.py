@@ -107,20 +107,7 @@ def print_banner(
         f" (env [bold]{escape(env_name)}[/])" if env_name else ""
     )
     console.print(title)
-    rows = list(rows)
-    if rows:
-        console.print("Your Worker has access to the following bindings:")
-        table = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
-        table.add_column("Binding")
-        table.add_column("Resource")
-        table.add_column("Value / detail")
-        for row in rows:
-            table.add_row(f"env.{escape(row.name)}", escape(row.kind), escape(row.value))
-            for line in row.detail:
-                table.add_row("", "", f"[dim]{escape(line)}[/]")
-        console.print(table)
-    else:
-        console.print("[dim]No bindings.[/]")
+    print_bindings(console, rows)
     if api_url:
         console.print(f"Workers AI REST API on [link={api_url}]{api_url}[/link]")
     if keys_hint:
@@ -130,6 +117,24 @@ def print_banner(
             )
         )
     console.print(f"{escape(PREFIX)} Ready on [link={url}]{url}[/link]")
+
+
+def print_bindings(console: Console, rows: Iterable[BindingRow]) -> None:
+    """Wrangler's "Your Worker has access to the following bindings" table."""
+    rows = list(rows)
+    if not rows:
+        console.print("[dim]No bindings.[/]")
+        return
+    console.print("Your Worker has access to the following bindings:")
+    table = Table(show_edge=False, box=None, pad_edge=False, header_style="bold")
+    table.add_column("Binding")
+    table.add_column("Resource")
+    table.add_column("Value / detail")
+    for row in rows:
+        table.add_row(f"env.{escape(row.name)}", escape(row.kind), escape(row.value))
+        for line in row.detail:
+            table.add_row("", "", f"[dim]{escape(line)}[/]")
+    console.print(table)
 
 
 class RequestLog:

@@ -117,6 +117,7 @@ class DevServer:
         self._keys: Any = None
         self._stopped = asyncio.Event()
         self._started_specs: set[tuple] = set()
+        self._rows: list[banner.BindingRow] = []
 
     # --- the worker -----------------------------------------------------------------
 
@@ -173,6 +174,10 @@ class DevServer:
             return False
         self.config, self._worker = config, worker
         self.reloads += 1
+        rows = banner.binding_rows(config, env)
+        if rows != self._rows:  # as Wrangler does when the config changes what env holds
+            self._rows = rows
+            banner.print_bindings(self.console, rows)
         if self._reloader is not None:
             self._reloader.set_files(self._watched_files(config))
         names = [p.name for p in changed or ()]
@@ -243,11 +248,12 @@ class DevServer:
         interactive = self.options.interactive
         if interactive is None:
             interactive = os.isatty(0) and os.isatty(1)
+        self._rows = banner.binding_rows(config, env)
         banner.print_banner(
             self.console,
             name=config.name,
             url=self.url,
-            rows=banner.binding_rows(config, env),
+            rows=self._rows,
             api_url=self.api_url,
             env_name=config.env_name,
             keys_hint=interactive,

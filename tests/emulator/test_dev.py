@@ -103,6 +103,7 @@ async def test_reload_good_broken_fixed(dev, tmp_path):
     make_worker(tmp_path, "v2")
     assert await s.server.reload() is True
     assert (await s.get()).text.startswith("v2")
+    assert s.output().count("following bindings") == 1  # same bindings: not printed again
 
     (tmp_path / "src" / "entry.py").write_text("def broken(:\n")
     assert await s.server.reload() is False
@@ -113,9 +114,16 @@ async def test_reload_good_broken_fixed(dev, tmp_path):
     assert await s.server.reload() is False
     assert (await s.get()).text.startswith("v2")
 
-    make_worker(tmp_path, "v3")
+    make_worker(
+        tmp_path,
+        "v3",
+        config=CONFIG.replace('GREETING = "hi"', 'GREETING = "hi"\nNEW_VAR = "x"', 1),
+    )
+    before = s.output().count("following bindings")
     assert await s.server.reload() is True
     assert (await s.get()).text.startswith("v3")
+    assert s.output().count("following bindings") == before + 1  # the table again, with NEW_VAR
+    assert "NEW_VAR" in s.output()
 
 
 async def test_saving_a_file_reloads_through_the_watcher(dev, tmp_path):
