@@ -63,6 +63,7 @@ import codecs
 import contextlib
 import ctypes
 import logging
+import os
 import queue
 import random
 import threading
@@ -78,6 +79,13 @@ from bindings.ai.errors import AiError, context_exceeded, internal, out_of_capac
 from bindings.ai.routing import Route
 
 log = logging.getLogger("edge.ai.llamacpp")
+
+# llama.cpp's CPU backend runs on OpenMP, whose threads spin while they wait. The engine
+# shares its process with the event loop (and a dev machine with everything else): under
+# load, spinning threads starve each other (measured here: 2-thread decode fell from ~30
+# to ~1 token/s on 2 busy cores). Passive waiting yields instead. libgomp reads this
+# when llama_cpp is first imported, which this module does lazily; users can override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.95
