@@ -1,0 +1,385 @@
+"""`load_worker()`: a worker running in-process for tests -- no server, no port.
+
+The worker is loaded exactly as `edge dev` loads it (`emulator.config.load_config`,
+`bindings.registry.build_env`, `emulator.worker.load_worker`) and each `fetch` calls
+the same `Worker.fetch(request, ctx)` the dev server's ASGI app calls, so a worker
+behaves the same here and under `edge dev`. What differs is made for tests:
+
+- an uncaught exception in the worker is raised in the test itself (its traceback
+  starts at the worker's code), instead of becoming the 500 error page
+  (`raise_errors=False` gives the page, as `edge dev` would);
+- `ctx.wait_until` work is awaited before `fetch` returns (or, for a streamed body,
+  when the body has been read) and its exceptions are raised; with
+  `wait_until="defer"` it keeps running until `await worker.drain()`;
+- `env.AI` answers from an `AiScript` (see `emulator.testing.ai_script`) unless told to
+  use a real engine (`ai="llama"`, the embedded llama.cpp model);
+- state (KV, D1, R2) lives in a fresh folder, deleted on `close()`, unless
+  `persist_to` is given.
+
+Like Miniflare's `dispatchFetch` and `scheduled()` (workers-sdk `packages/miniflare`),
+and Cloudflare's `vitest-pool-workers` `SELF.fetch`, minus the remote AI binding.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from bindings.registry import BindingHost, build_env
+from emulator import errorpage
+from emulator.config import load_config
+from emulator.context import ExecutionContext
+from emulator.scheduled import ScheduledController
+from emulator.sdk import Request, Response
+from emulator.testing.ai_script import AiScript, Call, RecordingAiService, ScriptError
+from emulator.testing.response import TestResponse
+
+__all__ = ["ScheduledResult", "TestWorker", "load_worker"]
+
+WaitUntil = Literal["await", "defer"]
+_MISSING: Any = object()
+_llama_engine: Any = None  # one embedded model per process, shared by every test worker
+
+
+@dataclass(frozen=True)
+class ScheduledResult:
+    """The outcome of a cron run (Miniflare's `{outcome, noRetry}`)."""
+
+    outcome: str
+    no_retry: bool
+
+    @property
+    def noRetry(self) -> bool:  # the JavaScript name
+        return self.no_retry
+
+
+class TestWorker:
+    """A loaded worker; see the module docstring. Use `async with` or `await close()`."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(
+        self,
+        worker: Any,
+        host: BindingHost,
+        *,
+        ai_service: RecordingAiService | None,
+        ai_script: AiScript | None,
+        wait_until: WaitUntil = "await",
+        raise_errors: bool = True,
+        base_url: str = "http://localhost",
+        cleanup: Path | None = None,
+    ) -> None:
+        if wait_until not in ("await", "defer"):
+            raise ValueError(f"wait_until must be 'await' or 'defer', got {wait_until!r}")
+        self.worker = worker
+        self.host = host
+        self.ai_service = ai_service
+        self.ai_script = ai_script
+        self.wait_until = wait_until
+        self.raise_errors = raise_errors
+        self.base_url = base_url.rstrip("/")
+        self._deferred: list[ExecutionContext] = []
+        self._cleanup = cleanup
+        self._closed = False
+
+    # --- what tests look at --------------------------------------------------------
+
+    @property
+    def env(self) -> Any:
+        """The worker's `env` (vars, secrets, bindings), e.g. to seed KV before a fetch."""
+        return self.worker.env
+
+    @property
+    def config(self) -> Any:
+        return self.worker.config
+
+    @property
+    def state_dir(self) -> Path:
+        return self.host.state_dir
+
+    @property
+    def ai_calls(self) -> list[Call]:
+        """Every `env.AI.run` call the worker made (model, inputs, options, result, error)."""
+        return self.ai_service.calls if self.ai_service is not None else []
+
+    @property
+    def pending(self) -> int:
+        """How many deferred `wait_until` awaitables have not finished yet."""
+        return sum(ctx.pending for ctx in self._deferred)
+
+    # --- events --------------------------------------------------------------------
+
+    async def fetch(
+        self,
+        target: str | Request = "/",
+        *,
+        method: str | None = None,
+        headers: Any = None,
+        json: Any = _MISSING,
+        body: Any = None,
+        cf: Mapping[str, Any] | None = None,
+    ) -> TestResponse:
+        """Send one request to the worker's fetch handler: `target` is a path (`"/x?y=1"`),
+        an absolute URL or a `workers.Request`; `json=` sends a JSON body."""
+        __tracebackhide__ = True
+        request = self._request(target, method, headers, json, body, cf)
+        problems = self._problem_count()
+        ctx = ExecutionContext()
+        try:
+            response = await self.worker.fetch(request, ctx)
+        except Exception as exc:
+            self._raise_script_problem(problems, exc)
+            if self.raise_errors:
+                await self._finish(ctx, problems)
+                errorpage.trim_internal(exc)
+                raise
+            response = _error_page(exc, request)
+        if response.fixed_body is not None:
+            if response.status not in (204, 304) and not response.headers.has("content-length"):
+                response.headers.set("content-length", str(len(response.fixed_body)))
+            await self._finish(ctx, problems)
+            return TestResponse(response, url=request.url)
+        return TestResponse(response, url=request.url, on_done=lambda: self._finish(ctx, problems))
+
+    async def scheduled(
+        self, cron: str = "", *, scheduled_time: float | None = None
+    ) -> ScheduledResult:
+        """Run the scheduled handler once, as a cron trigger would; `scheduled_time` is in
+        milliseconds since the epoch (default: now). Returns the outcome; worker errors raise."""
+        __tracebackhide__ = True
+        when = time.time() * 1000 if scheduled_time is None else float(scheduled_time)
+        controller = ScheduledController(cron, when)
+        problems = self._problem_count()
+        ctx = ExecutionContext()
+        try:
+            await self.worker.scheduled(controller, ctx)
+        except Exception as exc:
+            self._raise_script_problem(problems, exc)
+            await self._finish(ctx, problems)
+            errorpage.trim_internal(exc)
+            raise
+        # Cloudflare waits for waitUntil() work before it records a cron run's outcome.
+        await self._finish(ctx, problems)
+        return ScheduledResult("ok", not controller.retry)
+
+    async def drain(self) -> None:
+        """Await all deferred `wait_until` work; raises the first failure (the others are
+        chained as an ExceptionGroup when there are several)."""
+        __tracebackhide__ = True
+        contexts, self._deferred = self._deferred, []
+        errors: list[BaseException] = []
+        for ctx in contexts:
+            try:
+                await ctx.drain(raise_errors=True)
+            except Exception as exc:
+                errors.append(errorpage.trim_internal(exc))
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ExceptionGroup("several wait_until tasks failed", errors)
+
+    async def close(self) -> None:
+        """Finish deferred work (raising its failures), close bindings, delete temp state."""
+        __tracebackhide__ = True
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.drain()
+        finally:
+            await self.host.close()
+            if self._cleanup is not None:
+                shutil.rmtree(self._cleanup, ignore_errors=True)
+
+    async def __aenter__(self) -> TestWorker:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        __tracebackhide__ = True
+        await self.close()
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _request(
+        self, target: Any, method: str | None, headers: Any, json: Any, body: Any, cf: Any
+    ) -> Request:
+        if isinstance(target, Request):
+            if method is not None or headers is not None or json is not _MISSING or body:
+                return Request(target, method=method, headers=headers, body=body)
+            return target
+        if not isinstance(target, str):
+            raise TypeError(
+                f"fetch() takes a path, a URL or a workers.Request, got {type(target).__name__}"
+            )
+        url = target if "://" in target else self.base_url + "/" + target.lstrip("/")
+        if json is not _MISSING:
+            if body is not None:
+                raise TypeError("fetch() takes json= or body=, not both")
+            body = jsonlib.dumps(json).encode()
+        elif isinstance(body, dict | list):
+            raise TypeError("fetch(body=...) takes str or bytes; to send JSON use json=...")
+        if method is None:
+            method = "GET" if body is None else "POST"
+        request = Request(url, method=method, headers=headers, body=body, cf=dict(cf or {}))
+        if not request.headers.has("host"):
+            # every HTTP request has one; the worker sees it under edge dev too
+            request.headers.set("host", url.split("://", 1)[1].split("/", 1)[0])
+        if json is not _MISSING and not request.headers.has("content-type"):
+            request.headers.set("content-type", "application/json")
+        return request
+
+    async def _finish(self, ctx: ExecutionContext, problems: int) -> None:
+        __tracebackhide__ = True
+        if self.wait_until == "defer":
+            if ctx.pending:
+                self._deferred.append(ctx)
+        else:
+            try:
+                await ctx.drain(raise_errors=True)
+            except Exception as exc:
+                errorpage.trim_internal(exc)
+                raise
+        self._raise_script_problem(problems)
+
+    def _problem_count(self) -> int:
+        return len(self.ai_script.problems) if self.ai_script is not None else 0
+
+    def _raise_script_problem(self, before: int, cause: BaseException | None = None) -> None:
+        # A call the script cannot answer fails the test even if the worker caught the error.
+        __tracebackhide__ = True
+        if self.ai_script is not None and len(self.ai_script.problems) > before:
+            problem = self.ai_script.problems[before]
+            raise ScriptError(str(problem)) from cause
+
+    def __repr__(self) -> str:
+        return f"<TestWorker {self.worker!r}>"
+
+
+def _error_page(exc: Exception, request: Request) -> Response:
+    errorpage.trim_internal(exc)
+    status, content_type, payload = errorpage.render(
+        exc,
+        method=request.method,
+        url=request.url,
+        accept=request.headers.get("accept") or "",
+        headers=list(request.headers.items()),
+    )
+    return Response(
+        payload,
+        status=status,
+        headers={"content-type": content_type, "content-length": str(len(payload))},
+    )
+
+
+def _ai_service(ai: Any, options: dict[str, Any]) -> tuple[RecordingAiService, AiScript | None]:
+    """The AI service for `load_worker(ai=...)`; see its docstring."""
+    if ai is None or isinstance(ai, Mapping):
+        ai = AiScript(ai)
+    if isinstance(ai, AiScript):
+        return RecordingAiService.for_script(ai, options), ai
+    if ai == "llama":
+        service = RecordingAiService.from_options(options, environ={})
+        engine = _shared_llama()
+        service.set_engine("*", engine)
+        service.keep_open.append(engine)  # loaded once per process, not per test
+        return service, None
+    if isinstance(ai, str | list | tuple):
+        routes = [ai] if isinstance(ai, str) else list(ai)
+        if not all(isinstance(r, str) and "=" in r for r in routes):
+            raise ValueError(
+                f"ai={ai!r}: expected 'llama', a route spec such as '*=scripted:echo', "
+                "an AiScript, a dict of replies per model, or an engine object"
+            )
+        return RecordingAiService.from_options({**options, "ai_routes": routes}, environ={}), None
+    if callable(getattr(ai, "generate", None)):
+        service = RecordingAiService.from_options(options, environ={})
+        service.set_engine("*", ai)
+        return service, None
+    raise TypeError(
+        f"ai= takes None (scripted replies), an AiScript, a dict of replies, 'llama', a "
+        f"route spec or an engine object; got {type(ai).__name__}"
+    )
+
+
+def _shared_llama() -> Any:
+    global _llama_engine
+    if _llama_engine is None:
+        from bindings.ai.engines.llamacpp import LlamaCppEngine
+
+        _llama_engine = LlamaCppEngine()
+    return _llama_engine
+
+
+def load_worker(
+    path: str | Path | None = None,
+    *,
+    config_file: str | Path | None = None,
+    env: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    bindings: Mapping[str, Any] | None = None,
+    ai: Any = None,
+    persist_to: str | Path | None = None,
+    wait_until: WaitUntil = "await",
+    raise_errors: bool = True,
+    base_url: str = "http://localhost",
+) -> TestWorker:
+    """Load the worker at `path` (its folder, wrangler file or `.py` entry; default the
+    current folder) for in-process tests.
+
+    `env` picks a `[env.<name>]` section like `edge dev --env`; `vars` and `secrets`
+    override `[vars]` and `.dev.vars`; `bindings` adds or replaces `env` entries (your own
+    fakes). `ai` is what answers `env.AI.run`: None (an empty `AiScript`: unscripted calls
+    fail the test), an `AiScript` or a dict `{model: reply}`, `"llama"` (the embedded
+    llama.cpp model, shared per process), route specs like `"*=scripted:echo"`, or an
+    engine object. State goes to `persist_to`, else to a temporary folder.
+    Raises `ConfigError` / `WorkerLoadError` as `edge dev` would.
+    """
+    from emulator.local_settings import load_local_settings
+    from emulator.worker import load_worker as load_module
+
+    config = load_config(path, config_file=config_file, env=env)
+    config.vars.update(vars or {})
+    config.secrets.update(secrets or {})
+    cleanup = None
+    if persist_to is None:
+        cleanup = Path(tempfile.mkdtemp(prefix="edge-test-state-"))
+        state_dir = cleanup
+    else:
+        state_dir = Path(persist_to).resolve()
+    options = {"ai_routes": [], "local": load_local_settings(config.root), "root": config.root}
+    host = BindingHost(state_dir=state_dir, options=options)
+    service = script = None
+    if any(spec.kind == "ai" for spec in config.bindings):
+        service, script = _ai_service(ai, options)
+        host.shared("ai", lambda: service)  # what bindings.ai.binding.build picks up
+    elif ai is not None:
+        raise ValueError(
+            f"load_worker(ai=...) was given, but {config.file.name} has no AI binding; "
+            'add [ai] binding = "AI" to it'
+        )
+    try:
+        values = build_env(config, host)
+        values.update(bindings or {})
+        worker = load_module(config, values)
+    except BaseException:
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
+        raise
+    return TestWorker(
+        worker,
+        host,
+        ai_service=service,
+        ai_script=script,
+        wait_until=wait_until,
+        raise_errors=raise_errors,
+        base_url=base_url,
+        cleanup=cleanup,
+    )
