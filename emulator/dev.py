@@ -19,18 +19,14 @@ import importlib.util
 import logging
 import os
 import signal
-import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-import uvicorn
+from typing import Any
 
 from bindings.registry import BindingHost, build_env
-from emulator import banner
-from emulator.app import StreamAborted, create_app
+from emulator import banner, serving
+from emulator.app import create_app
 from emulator.config import ConfigError, WorkerConfig, load_config
 from emulator.reloader import Reloader
 
@@ -82,23 +78,6 @@ class _BrokenWorker:
         raise self.error
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: DevServer owns SIGINT/SIGTERM for both
-    servers (the worker's and the REST API's) in one event loop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-class _DropAbortedStreams(logging.Filter):
-    # A mid-stream failure was already shown by the app; uvicorn only needs to drop the
-    # connection, not print the same traceback again.
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, StreamAborted)
-
-
 class DevServer:
     """One `edge dev` session. `await serve()` runs until `stop()` (or SIGINT/SIGTERM)."""
 
@@ -111,7 +90,7 @@ class DevServer:
         self.api_url: str | None = None
         self.reloads = 0
         self._worker: Any = None
-        self._servers: list[tuple[_Server, asyncio.Task[None]]] = []
+        self._servers: list[tuple[serving.Server, asyncio.Task[None]]] = []
         self._reloader: Reloader | None = None
         self._reloader_task: asyncio.Task[None] | None = None
         self._keys: Any = None
@@ -210,7 +189,8 @@ class DevServer:
     async def start(self) -> None:
         """Load the worker, bind the sockets, start serving and print the banner.
         Raises `DevError` when it cannot start (the message is for the user)."""
-        _configure_logging(self.console, self.options.log_level)
+        banner.configure_logging(self.console, self.options.log_level)
+        serving.quiet_aborted_streams()
         try:
             config = self._load_config()
             self.host = self._host(config)
@@ -229,8 +209,11 @@ class DevServer:
 
         ip = self.options.ip or config.dev.ip or DEFAULT_IP
         port = self.options.port if self.options.port is not None else config.dev.port
-        sock = _bind(ip, port)
-        self.url = _url(ip, sock.getsockname()[1])
+        try:
+            sock = serving.bind(ip, port)
+        except serving.ServeError as exc:
+            raise DevError(str(exc)) from exc
+        self.url = serving.url_for(ip, sock.getsockname()[1])
         quiet = self.options.log_level not in ("debug", "info", "log")
         app = create_app(
             self.current_worker,
@@ -240,7 +223,7 @@ class DevServer:
                 self.console, exc, method, url
             ),
         )
-        await self._serve(app, sock)
+        self._servers.append(await serving.serve(app, sock))
 
         if self.options.api:
             await self._start_api(ip, sock.getsockname()[1])
@@ -271,28 +254,6 @@ class DevServer:
             )
             self._reloader_task = asyncio.create_task(self._reloader.run())
 
-    async def _serve(self, app: Any, sock: socket.socket) -> None:
-        config = uvicorn.Config(
-            app,
-            lifespan="off",
-            access_log=False,
-            log_config=None,
-            server_header=False,
-            ws="none",  # WebSocket upgrades are not emulated; skip importing a ws library
-            interface="asgi3",
-            http="httptools" if importlib.util.find_spec("httptools") else "h11",
-            timeout_graceful_shutdown=1,
-        )
-        server = _Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        self._servers.append((server, task))
-        for _ in range(1000):  # bounded: uvicorn starts in milliseconds
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.002)
-        if task.done():
-            task.result()  # re-raise why it could not start
-
     async def _start_api(self, ip: str, worker_port: int) -> None:
         if importlib.util.find_spec("bindings.ai.rest") is None:
             return
@@ -300,12 +261,12 @@ class DevServer:
         if api_port is None:
             api_port = worker_port + 1 if self.options.port != 0 and worker_port else 0
         try:
-            sock = _bind(ip, api_port)
-        except DevError as exc:
+            sock = serving.bind(ip, api_port)
+        except serving.ServeError as exc:
             log.warning("Workers AI REST API not started: %s (use --api-port or --no-api)", exc)
             return
-        self.api_url = _url(ip, sock.getsockname()[1])
-        await self._serve(_LazyApi(self), sock)
+        self.api_url = serving.url_for(ip, sock.getsockname()[1])
+        self._servers.append(await serving.serve(_LazyApi(self), sock))
 
     def ai_service(self) -> Any:
         """The session's one `AiService` (shared with `env.AI` and the REST API)."""
@@ -377,79 +338,6 @@ class _LazyApi:
 
             self.app = create_api(self.dev.ai_service())
         await self.app(scope, receive, send)
-
-
-def _bind(ip: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((ip, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno in (98, 48):  # EADDRINUSE on Linux / macOS
-            raise DevError(
-                f"{ip}:{port} is already in use; pass --port (0 picks a free one)"
-            ) from exc
-        raise DevError(f"cannot listen on {ip}:{port}: {exc.strerror or exc}") from exc
-    sock.setblocking(False)
-    return sock
-
-
-def _url(ip: str, port: int) -> str:
-    host = f"[{ip}]" if ":" in ip else ip
-    if ip in ("0.0.0.0", "::"):
-        host = "localhost"
-    return f"http://{host}:{port}"
-
-
-class _ConsoleHandler(logging.Handler):
-    """Log records as Wrangler prints them (`▲ [WARNING] ...`), through the rich console.
-    (rich's own RichHandler would pull in pygments: a noticeable share of cold start.)"""
-
-    MARKS: ClassVar[dict[int, str]] = {
-        logging.WARNING: "[yellow]▲ \\[WARNING][/]",
-        logging.ERROR: "[red]✘ \\[ERROR][/]",
-    }
-
-    def __init__(self, console: Any) -> None:
-        super().__init__()
-        self.console = console
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from rich.markup import escape
-
-        try:
-            level = max((lvl for lvl in self.MARKS if lvl <= record.levelno), default=None)
-            mark = self.MARKS[level] + " " if level is not None else ""
-            self.console.print(mark + escape(record.getMessage()))
-            if record.exc_info and record.exc_info[1] is not None:
-                from rich.traceback import Traceback
-
-                exc = record.exc_info[1]
-                self.console.print(Traceback.from_exception(type(exc), exc, exc.__traceback__))
-        except Exception:
-            self.handleError(record)
-
-
-def _configure_logging(console: Any, level: str) -> None:
-    levels = {
-        "debug": logging.DEBUG,
-        "info": logging.INFO,
-        "log": logging.INFO,
-        "warn": logging.WARNING,
-        "error": logging.ERROR,
-        "none": logging.CRITICAL + 1,
-    }
-    edge = logging.getLogger("edge")
-    for handler in [h for h in edge.handlers if isinstance(h, _ConsoleHandler)]:
-        edge.removeHandler(handler)
-    edge.addHandler(_ConsoleHandler(console))
-    edge.propagate = False
-    edge.setLevel(levels.get(level, logging.INFO))
-    uvicorn_error = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _DropAbortedStreams) for f in uvicorn_error.filters):
-        uvicorn_error.addFilter(_DropAbortedStreams())
 
 
 def run(options: DevOptions) -> int:
