@@ -79,6 +79,7 @@ class Ai:
 def build(spec: Any, host: Any) -> Ai:
     """`env.<spec.name>` for an `[ai]` binding: a view on the session's shared service."""
     service = host.shared("ai", lambda: AiService.from_options(host.options))
+    service.reconfigure(host.options)  # a reload may bring new routes (edge.toml, env)
     return Ai(service)
 
 

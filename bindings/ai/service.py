@@ -88,6 +88,28 @@ class AiService:
 
     # --- routing and engines -------------------------------------------------------------
 
+    def reconfigure(
+        self, options: dict[str, Any] | None, *, environ: Mapping[str, str] | None = None
+    ) -> bool:
+        """Re-read the routes (an edited `edge.toml`, on hot reload); True if they changed.
+
+        Engines stay cached by route key, so a model keeps its loaded engine when its route
+        is unchanged; engines set from Python keep their place ahead of the rest.
+        """
+        env = dict(os.environ if environ is None else environ)
+        table = RouteTable.from_options(options, env)
+        python = [layer for layer in self.routes.layers if layer.source == "python"]
+        if _fingerprint(table.layers) == _fingerprint(
+            [layer for layer in self.routes.layers if layer.source != "python"]
+        ):
+            return False
+        table.layers[:0] = python
+        self.routes = table
+        self._resolved.clear()
+        self._started = False
+        log.info("AI routes changed: %s", "; ".join(self.describe()))
+        return True
+
     def set_engine(self, model: str, engine: Engine) -> Route:
         """Serve `model` (a name, glob or `*`) with an engine built in Python (tests,
         the pytest harness), ahead of every configured route."""
@@ -335,6 +357,10 @@ def _result(text: str, usage: Any) -> AttrDict:
     result = AttrDict()
     dict.update(result, response=text, usage=counts)
     return result
+
+
+def _fingerprint(layers: list[RouteLayer]) -> list[tuple[str, list[str]]]:
+    return [(layer.source, [describe_route(r) for r in layer.routes]) for layer in layers]
 
 
 def _engine_key(route: Route) -> tuple:

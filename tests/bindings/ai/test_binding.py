@@ -124,3 +124,16 @@ async def test_closing_the_response_stops_the_engine(ai):
     assert await anext(body) == b'data: {"response":"a"}\n\n'
     await response.aclose()  # what the server does when the client goes away
     assert closed == [True]
+
+
+async def test_a_rebuild_with_new_routes_reconfigures_the_shared_service(host, monkeypatch):
+    first = build(SPEC, host)
+    assert (await first.run(FP16, {"prompt": "x"})).response == "Hi there"
+    python_engine = ScriptedEngine(text="from python")
+    first.service.set_engine(AWQ, python_engine)
+    host.options["ai_routes"] = ["*=scripted:text=changed"]  # e.g. edge.toml edited
+    second = build(SPEC, host)
+    assert second.service is first.service
+    assert (await second.run(FP16, {"prompt": "x"})).response == "changed"
+    assert (await second.run(AWQ, {"prompt": "x"})).response == "from python"
+    assert second.service.reconfigure(host.options) is False  # unchanged: nothing to do
