@@ -157,3 +157,19 @@ def test_e2e_invalid_input_is_400(server):
     response = httpx.post(f"{server}/", json={"messages": [{"role": "user"}]}, timeout=30)
     assert response.status_code == 400
     assert response.json()["error"].startswith("5006: ")
+
+
+@pytest.mark.e2e
+def test_e2e_stream_keeps_multibyte_characters_whole(server):
+    text = "Grüße 🙂 from 東京, naïve café"
+    messages = [{"role": "user", "content": text}]
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream("POST", f"{server}/stream", json={"messages": messages}) as response,
+    ):
+        raw = b"".join(response.iter_raw())
+    frames = raw.split(b"\n\n")
+    for frame in frames:
+        frame.decode("utf-8")  # strict: every frame is whole UTF-8 on its own
+    texts = [json.loads(f[6:])["response"] for f in frames if f.startswith(b"data: {")]
+    assert "".join(texts) == text
