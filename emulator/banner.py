@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,7 +41,11 @@ class BindingRow:
 
 
 def make_console(**kwargs: Any) -> Console:
-    return Console(highlight=False, soft_wrap=True, **kwargs)
+    console = Console(highlight=False, soft_wrap=True, **kwargs)
+    if "width" not in kwargs and not console.is_terminal and "COLUMNS" not in os.environ:
+        # a log file or pipe has no width: do not wrap the bindings table at 80 columns
+        console.width = 160
+    return console
 
 
 def binding_rows(config: Any, env: dict[str, Any]) -> list[BindingRow]:
