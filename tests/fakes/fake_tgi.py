@@ -59,6 +59,7 @@ class FakeTgi:
     health_status: int = 200
     # records
     requests: list[dict[str, Any]] = field(default_factory=list)
+    peers: list[int] = field(default_factory=list)  # client port of each generate request
     info_calls: int = 0
     tokenize_calls: int = 0
     disconnects: int = 0
@@ -175,6 +176,7 @@ class FakeTgi:
     async def check(self, request: Request) -> tuple[dict[str, Any] | None, Response | None, int]:
         body = await request.json()
         self.requests.append(body)
+        self.peers.append(request.client.port if request.client else 0)
         if self.fail_status is not None:
             kind = "overloaded" if self.fail_status == 429 else self.fail_error_type
             message = "Model is overloaded" if self.fail_status == 429 else self.fail_message

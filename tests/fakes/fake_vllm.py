@@ -54,6 +54,7 @@ class FakeVllm:
     health_status: int = 200
     # records
     requests: list[dict[str, Any]] = field(default_factory=list)
+    peers: list[int] = field(default_factory=list)  # client port of each completion request
     disconnects: int = 0
     completed: int = 0
     active: int = 0
@@ -131,6 +132,7 @@ class FakeVllm:
         except ValueError:
             return self.error(400, "Invalid JSON body", "BadRequestError")
         self.requests.append(body)
+        self.peers.append(request.client.port if request.client else 0)
         if self.fail_status is not None:
             kind = {429: "RateLimitError", 503: "ServiceUnavailableError"}.get(
                 self.fail_status, "InternalServerError"
@@ -257,3 +259,19 @@ class FakeVllm:
                 self.completed += 1
             else:
                 self.disconnects += 1
+
+
+def create_app() -> Starlette:
+    """For `uvicorn --factory tests.fakes.fake_vllm:create_app` (benchmarks, manual runs).
+
+    Environment: `FAKE_VLLM_MODEL`, `FAKE_VLLM_TOKENS` (reply length in words),
+    `FAKE_VLLM_TOKEN_DELAY` (seconds between tokens).
+    """
+    import os
+
+    words = int(os.environ.get("FAKE_VLLM_TOKENS", "16"))
+    return FakeVllm(
+        model=os.environ.get("FAKE_VLLM_MODEL", FakeVllm.model),
+        reply=" ".join(f"tok{i}" for i in range(words)),
+        token_delay=float(os.environ.get("FAKE_VLLM_TOKEN_DELAY", "0")),
+    ).app()

@@ -8,6 +8,7 @@ between events, `:` comments): vLLM's `serving_completion.py` ends its stream wi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ import httpx
 from bindings.ai.engines import http_errors
 
 DONE = object()  # yielded once when a stream ends with `data: [DONE]`
+DRAIN_TIMEOUT = 0.25
 
 
 def make_client(options: dict[str, Any]) -> httpx.AsyncClient:
@@ -65,16 +67,29 @@ async def sse_events(
                 yield check_object(_load(await response.aread(), url), url)
                 yield DONE
                 return
-            async for line in response.aiter_lines():
+            lines = response.aiter_lines()
+            async for line in lines:
                 if not line.startswith("data:"):
                     continue  # blank separators, `:` keep-alive comments, `event:`/`id:`
                 data = line[5:].strip()
                 if data == "[DONE]":
+                    await _drain(lines)
                     yield DONE
                     return
                 yield check_object(_load(data, url), url)
     except httpx.HTTPError as exc:
         raise http_errors.from_transport(exc, url=url, backend=backend, hint=hint) from exc
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read the little left after `[DONE]` (the chunked-body terminator), so the connection
+    goes back to the pool instead of being closed; bounded, in case a server lingers."""
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT):
+            async for _ in lines:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass  # closing the response then closes the connection: nothing is lost
 
 
 async def get_json(

@@ -180,8 +180,10 @@ class TgiEngine:
         events = sse_events(self._client, endpoint, payload, backend="tgi", hint=self.hint(url))
         async with aclosing(events):
             async for event in events:
-                if event is DONE:
-                    continue  # TGI's OpenAI routes end so; the native one just closes
+                if event is DONE or final is not None:
+                    # Read to the end (TGI closes right after the final frame), so the
+                    # connection returns to the pool; anything after the final is ignored.
+                    continue
                 assert isinstance(event, dict)
                 if "error" in event:
                     raise http_errors.from_stream_error(event, url=endpoint)
@@ -194,7 +196,6 @@ class TgiEngine:
                     yield text
                 if event.get("generated_text") is not None:
                     final = event
-                    break
         if final is None:
             raise http_errors.malformed(endpoint, "the stream ended before the final frame")
         yield _usage(final.get("details"), tokens, endpoint)

@@ -110,7 +110,8 @@ class VllmEngine:
         self.loras: dict[str, str] = dict(route.options.get("loras") or {})
 
     def describe(self, model: str) -> str:
-        served = self.route.served_model or "served model discovered via /v1/models"
+        discovered = next(iter(self._models.values()), None)
+        served = self.route.served_model or discovered or "served model discovered via /v1/models"
         urls = self.replicas.urls
         where = urls[0] if len(urls) == 1 else f"{len(urls)} replicas: {', '.join(urls)}"
         return f"vllm {where} ({served})"
@@ -206,8 +207,11 @@ class VllmEngine:
         data, _ = await get_json(
             self._client, f"{url}/v1/models", backend="vllm", hint=hint, timeout=timeout
         )
-        ids = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)]
+        listed = data.get("data") if isinstance(data, dict) else None
+        ids = [m.get("id") for m in listed or [] if isinstance(m, dict)]
         served = self.route.served_model
+        if ids and not served:
+            self._models[url] = str(ids[0])
         if served and ids and served not in ids:
             raise AiError(3043, f"serves {', '.join(map(str, ids))}, not {served}")
         return f"serving {served or (ids[0] if ids else 'no model')}"

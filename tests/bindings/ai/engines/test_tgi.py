@@ -282,3 +282,11 @@ def test_describe():
     engine = engine_for("http://tgi1:8080")
     assert engine.describe(MODEL) == "tgi http://tgi1:8080 (model per /info)"
     assert engine.prompt_format(MODEL) is None
+
+
+async def test_finished_streams_return_their_connection_to_the_pool(fake, server):
+    engine = engine_for(server.url)
+    for _ in range(3):
+        await collect(engine, req())
+    await engine.close()
+    assert len(fake.peers) == 3 and len(set(fake.peers)) == 1

@@ -350,3 +350,11 @@ def test_describe_and_prompt_format():
     assert engine.prompt_format(MODEL) is None
     chatml = create(Route(MODEL, "vllm", urls=("http://gpu1:8000",), prompt_format="chatml"))
     assert chatml.prompt_format(MODEL).name == "chatml"
+
+
+async def test_finished_streams_return_their_connection_to_the_pool(fake, server):
+    engine = engine_for(server.url)
+    for _ in range(3):
+        await collect(engine, req())
+    await engine.close()
+    assert len(fake.peers) == 3 and len(set(fake.peers)) == 1
