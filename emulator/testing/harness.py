@@ -297,7 +297,9 @@ def _ai_service(ai: Any, options: dict[str, Any]) -> tuple[RecordingAiService, A
                 f"ai={ai!r}: expected 'llama', a route spec such as '*=scripted:echo', "
                 "an AiScript, a dict of replies per model, or an engine object"
             )
-        return RecordingAiService.from_options({**options, "ai_routes": routes}, environ={}), None
+        # into the host's options: the binding re-reads its routes from them on every build
+        options["ai_routes"] = routes
+        return RecordingAiService.from_options(options, environ={}), None
     if callable(getattr(ai, "generate", None)):
         service = RecordingAiService.from_options(options, environ={})
         service.set_engine("*", ai)

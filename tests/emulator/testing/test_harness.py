@@ -80,6 +80,7 @@ CONFIG = '''
 name = "t"
 main = "src/entry.py"
 compatibility_date = "2025-06-01"
+compatibility_flags = ["python_workers"]
 [vars]
 GREETING = "Hello"
 NAME = "top"
