@@ -15,7 +15,6 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from rich.console import Console
@@ -151,30 +150,24 @@ class RequestLog:
         self.color = console.is_terminal and console.color_system is not None
         self._console = console
         self._flush_pending = False
+        self._statuses: dict[int, str] = {}
 
-    @lru_cache(maxsize=128)  # noqa: B019 - one small cache per status code, for the app's life
     def _status(self, status: int) -> str:
         try:
             phrase = http.HTTPStatus(status).phrase
         except ValueError:
             phrase = ""
         text = f"{status} {phrase}".rstrip()
-        if not self.color:
-            return text
-        color = (
-            "green"
-            if status < 300
-            else "cyan"
-            if status < 400
-            else "yellow"
-            if status < 500
-            else "red"
-        )
-        return _ansi(self._console, text, color)
+        if self.color:
+            color = "green" if status < 300 else "cyan" if status < 400 else "red"
+            text = _ansi(self._console, text, "yellow" if 400 <= status < 500 else color)
+        self._statuses[status] = text
+        return text
 
     def __call__(self, method: str, path: str, status: int, ms: float, note: str = "") -> None:
+        label = self._statuses.get(status) or self._status(status)
         extra = f" [{note}]" if note else ""
-        self.file.write(f"{PREFIX} {method} {path} {self._status(status)} ({ms:.1f}ms){extra}\n")
+        self.file.write(f"{PREFIX} {method} {path} {label} ({ms:.1f}ms){extra}\n")
         if not self._flush_pending:
             # one flush per event-loop turn, however many requests finished in it
             self._flush_pending = True

@@ -23,7 +23,6 @@ async def countdown(n: int, delay: float):
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
         url = urlparse(request.url)
-        query = parse_qs(url.query)
         path = url.path
 
         if path == "/":
@@ -43,6 +42,7 @@ class Default(WorkerEntrypoint):
             )
 
         if path == "/stream":
+            query = parse_qs(url.query)
             n = int(query.get("n", ["3"])[0])
             delay = float(query.get("delay", ["0.2"])[0])
             return Response(countdown(n, delay), headers={"content-type": "text/plain"})
