@@ -150,7 +150,7 @@ class EdgeApp:
                 status, note = 499, "client closed"
             else:
                 errorpage.trim_internal(exc)
-                self.report_error(exc, method, url)
+                self._report(exc, method, url)
                 status = await _send_error(send, exc, method, url, headers)
         else:
             note = await self._send_response(response, body, send, method, url)
@@ -195,11 +195,17 @@ class EdgeApp:
                 except Exception as exc:
                     log.debug("closing the response body failed: %r", exc)
         if failure is not None:
-            self.report_error(errorpage.trim_internal(failure), method, url)
+            self._report(errorpage.trim_internal(failure), method, url)
             raise StreamAborted(
                 f"the response body of {method} {url} failed mid-stream"
             ) from failure
         return "client closed" if scope.cancelled_caught or body.disconnected else ""
+
+    def _report(self, exc: BaseException, method: str, url: str) -> None:
+        try:
+            self.report_error(exc, method, url)
+        except Exception:  # showing the error must never turn into a second one
+            log.exception("could not report the uncaught exception of %s %s", method, url)
 
     async def _scheduled(self, worker: Any, scope: Scope, ctx: ExecutionContext) -> Any:
         from emulator.sdk import Response
@@ -236,13 +242,18 @@ async def _send_error(
         if name == b"accept":
             accept = value.decode("latin-1")
             break
-    status, content_type, payload = errorpage.render(
-        exc,
-        method=method,
-        url=url,
-        accept=accept,
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
-    )
+    try:
+        status, content_type, payload = errorpage.render(
+            exc,
+            method=method,
+            url=url,
+            accept=accept,
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+        )
+    except Exception:  # e.g. a broken template: the plain traceback still helps
+        log.exception("rendering the error page failed")
+        status, content_type = 500, "text/plain; charset=utf-8"
+        payload = errorpage.plain_text(exc, method=method, url=url).encode()
     await send(
         {
             "type": "http.response.start",

@@ -371,3 +371,15 @@ async def test_real_worker_returning_a_dict_gets_a_500_naming_the_handler(tmp_pa
     assert out["status"] == 500
     assert b"Default.fetch returned dict" in out["body"]
     assert isinstance(reported[0][0], TypeError)
+
+
+async def test_a_failing_error_reporter_still_gives_the_500_page():
+    async def fetch(request, ctx):
+        raise ValueError("original problem")
+
+    def broken_reporter(*args):
+        raise RuntimeError("terminal is gone")
+
+    app = make_app(StubWorker(fetch), report_error=broken_reporter)
+    out = await Client(app).request()
+    assert out["status"] == 500 and b"ValueError: original problem" in out["body"]
