@@ -14,7 +14,9 @@ Concurrency: a `Llama` object is not thread-safe, so each engine owns one worker
 that loads the model on first use and runs one generation at a time, off the event loop;
 requests queue FIFO (`queue.Queue`). Tokens travel to the caller's loop with
 `call_soon_threadsafe`. Closing the async generator (the HTTP client went away) sets a
-flag the token loop checks before each token, and `aclose()` returns once it stopped.
+flag the token loop checks before each token, and `aclose()` returns once it stopped
+(a prompt batch already being evaluated finishes first: llama.cpp cannot interrupt it);
+a request still waiting in the queue is simply dropped.
 
 How a `GenerationRequest` maps onto llama.cpp (`Llama.generate` and its sampler chain;
 the sampling fields follow Cloudflare's text-generation schema, seed 004):
@@ -243,6 +245,7 @@ class _Job:
     done: asyncio.Future = field(init=False)
 
     started: bool = False
+    queued_at: float = field(default_factory=time.perf_counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -415,10 +418,14 @@ class _Generation:
                 f"context window of {engine.label} is {n_ctx} tokens"
             )
         budget = min(max(request.max_tokens, 0), n_ctx - len(tokens))
-        generated = 0
-        if budget > 0:
-            generated = self.sample(tokens, budget, request)
+        started = time.perf_counter()
+        generated = self.sample(tokens, budget, request) if budget > 0 else 0
         job.send(Usage(prompt_tokens=len(tokens), completion_tokens=generated))
+        if log.isEnabledFor(logging.DEBUG):
+            took = time.perf_counter() - started
+            log.debug("llama.cpp %s: waited %.0f ms, %d prompt + %d tokens in %.2fs%s",
+                      engine.label, (started - job.queued_at) * 1e3, len(tokens), generated,
+                      took, " (cancelled)" if job.cancel.is_set() else "")
 
     def sample(self, tokens: list[int], budget: int, request: GenerationRequest) -> int:
         job, worker, engine = self.job, self.worker, self.worker.engine
