@@ -335,6 +335,10 @@ class _Worker:
                 f"{exc}"
             ) from exc
         n_ctx = engine.n_ctx
+        trained = engine.info.context_length
+        if trained and n_ctx > trained:
+            log.warning("llama.cpp: n_ctx=%d is beyond the %d tokens %s was trained on; "
+                        "output past that point degrades", n_ctx, trained, engine.label)
         size_mb = engine.path.stat().st_size / 1e6
         log.info("llama.cpp: loading %s (%.0f MB, n_ctx=%d) ...", engine.label, size_mb, n_ctx)
         started = time.perf_counter()
