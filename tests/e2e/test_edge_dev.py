@@ -430,3 +430,22 @@ def test_interactive_terminal_keys_and_x_exits(tmp_path):
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_editing_a_sibling_module_reloads_the_worker(edge_dev, tmp_path):
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    (src / "entry.py").write_text(
+        "from workers import Response, WorkerEntrypoint\n"
+        "from lib.words import WORD\n\n"
+        "class Default(WorkerEntrypoint):\n"
+        "    async def fetch(self, request):\n"
+        "        return Response(WORD)\n"
+    )
+    (src / "lib" / "__init__.py").write_text("")
+    (src / "lib" / "words.py").write_text('WORD = "before"\n')
+    (tmp_path / "wrangler.toml").write_text('name = "siblings"\nmain = "src/entry.py"\n')
+    dev = edge_dev(str(tmp_path))
+    assert dev.get().text == "before"
+    (src / "lib" / "words.py").write_text('WORD = "after"\n')
+    assert poll(dev.get, lambda r: r.text == "after").text == "after"
