@@ -107,7 +107,7 @@ def print_banner(
     from emulator import __version__
 
     console.print(f"[bold]⛅ edge {__version__}[/] [dim]— local Cloudflare Python Workers[/]")
-    console.rule(style="dim")
+    console.print("─" * min(console.width, 80), style="dim")
     title = f"Worker [bold cyan]{escape(name)}[/]" + (
         f" (env [bold]{escape(env_name)}[/])" if env_name else ""
     )
