@@ -102,6 +102,7 @@ def print_banner(
     api_url: str | None = None,
     env_name: str | None = None,
     keys_hint: bool = False,
+    secrets_file: Any = None,
 ) -> None:
     """The start-up banner; ends with the `Ready on <url>` line tools wait for."""
     from emulator import __version__
@@ -112,6 +113,8 @@ def print_banner(
         f" (env [bold]{escape(env_name)}[/])" if env_name else ""
     )
     console.print(title)
+    if secrets_file is not None:
+        console.print(f"Using secrets defined in {escape(str(secrets_file))}")
     print_bindings(console, rows)
     if api_url:
         console.print(f"Workers AI REST API on [link={api_url}]{api_url}[/link]")

@@ -240,6 +240,7 @@ class DevServer:
             api_url=self.api_url,
             env_name=config.env_name,
             keys_hint=interactive,
+            secrets_file=config.secrets_file,
         )
         if interactive:
             from emulator.keys import KeyListener

@@ -93,6 +93,7 @@ async def test_env_and_dev_vars_for_that_env(dev, tmp_path):
     r = await s.get("/")
     assert r.text == "v1 staging staging-secret"
     assert "staging-secret" not in s.output()  # secrets are listed, never printed
+    assert "Using secrets defined in" in s.output() and ".dev.vars.staging" in s.output()
 
 
 async def test_reload_good_broken_fixed(dev, tmp_path):
