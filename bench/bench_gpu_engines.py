@@ -5,6 +5,8 @@
 A fake vLLM server (`tests/fakes/fake_vllm.py`) runs on loopback uvicorn in a child
 process, so the server never shares this process's GIL. Figures only; nothing asserts.
 
+0. CPU per call against an in-memory transport (the contention-free figure: this
+   machine is often shared), direct httpx versus the engine.
 1. Latency, sequential and interleaved (every round runs each variant once, in rotating
    order, so drift hits all alike), each reading a 16-token stream to its end:
    - `direct`: httpx straight to `/v1/completions`, parsing each `data:` frame (the
@@ -142,6 +144,73 @@ def stop(proc: subprocess.Popen) -> None:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- 0. CPU per call, in-process transport --------------------------------------------------
+
+
+async def cpu_per_call(calls: int) -> None:
+    """Contention-free figure: the same 16-token stream from an in-memory transport, so the
+    CPU time per call is this process's work only (no server, no loopback, no neighbours)."""
+    frames = b"".join(
+        b"data: "
+        + json.dumps(
+            {
+                "id": "c",
+                "object": "text_completion",
+                "created": 1,
+                "model": SERVED,
+                "choices": [
+                    {"index": 0, "text": f" t{i}", "logprobs": None, "finish_reason": None}
+                ],
+            }
+        ).encode()
+        + b"\n\n"
+        for i in range(16)
+    )
+    usage = {"prompt_tokens": 3, "completion_tokens": 16, "total_tokens": 19}
+    frames += b"data: " + json.dumps({"id": "c", "choices": [], "usage": usage}).encode()
+    frames += b"\n\ndata: [DONE]\n\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=frames)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    engine = create(
+        Route(MODEL, "vllm", urls=("http://gpu:8000",), served_model=SERVED), client=client
+    )
+    request = GenerationRequest(model=MODEL, prompt="[INST] Hi [/INST]", max_tokens=16)
+    payload = {
+        "model": SERVED,
+        "prompt": request.prompt,
+        "max_tokens": 16,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+    async def direct() -> None:
+        async with client.stream("POST", "http://gpu:8000/v1/completions", json=payload) as r:
+            async for line in r.aiter_lines():
+                if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                    json.loads(line[5:])
+
+    async def via_engine() -> None:
+        async for _ in engine.generate(request):
+            pass
+
+    cpu = {"direct": 0.0, "engine": 0.0}
+    for _ in range(3):  # alternate, so both see the same conditions
+        for name, fn in (("direct", direct), ("engine", via_engine)):
+            started = time.process_time()
+            for _ in range(calls):
+                await fn()
+            cpu[name] += (time.process_time() - started) / (3 * calls) * 1e6
+    print(f"\n0. CPU per call, in-memory transport, {calls} x 3 calls each")
+    print(
+        f"   direct {cpu['direct']:.0f} us, engine {cpu['engine']:.0f} us: "
+        f"the engine adds {cpu['engine'] - cpu['direct']:.0f} us per 16-token stream"
+    )
+    await client.aclose()
 
 
 # --- 1. latency ----------------------------------------------------------------------------
@@ -321,6 +390,7 @@ def main() -> None:
     slow, slow_url = start_fake(32, 0.01)
     edge = None
     try:
+        asyncio.run(cpu_per_call(1000))
         asyncio.run(latency(fast_url, args.calls))
         edge_url = None
         if not args.no_dev:

@@ -116,6 +116,7 @@ class TgiEngine:
         )
         self._client = client or make_client(route.options)
         self._owns_client = client is None
+        self._hints: dict[str, str] = {}
         self._info: dict[str, dict[str, Any]] = {}  # replica URL -> /info
         self.loras: dict[str, str] = dict(route.options.get("loras") or {})
 
@@ -132,7 +133,11 @@ class TgiEngine:
         return get_format(self.route.prompt_format)
 
     def hint(self, url: str) -> str:
-        return http_errors.start_hint("tgi", url, self.route.served_model)
+        """How to start this replica's server (cached: it is passed along on every call)."""
+        hint = self._hints.get(url)
+        if hint is None:
+            hint = self._hints[url] = http_errors.start_hint("tgi", url, self.route.served_model)
+        return hint
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
         params = generate_parameters(request, self.loras)

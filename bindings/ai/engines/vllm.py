@@ -106,6 +106,7 @@ class VllmEngine:
         self.replicas = ReplicaSet(urls, **_backoff(route.options))
         self._client = client or make_client(route.options)
         self._owns_client = client is None
+        self._hints: dict[str, str] = {}
         self._models: dict[str, str] = {}  # replica URL -> model id it serves (discovered)
         self.loras: dict[str, str] = dict(route.options.get("loras") or {})
 
@@ -125,7 +126,11 @@ class VllmEngine:
         return get_format(self.route.prompt_format)
 
     def hint(self, url: str) -> str:
-        return http_errors.start_hint("vllm", url, self.route.served_model)
+        """How to start this replica's server (cached: it is passed along on every call)."""
+        hint = self._hints.get(url)
+        if hint is None:
+            hint = self._hints[url] = http_errors.start_hint("vllm", url, self.route.served_model)
+        return hint
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
         params = sampling_params(request)
