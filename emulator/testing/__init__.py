@@ -1,22 +1,41 @@
 """Testing worker code in-process: `load_worker()` gives a `TestWorker` to `await
 worker.fetch(...)` without a server; `AiScript` scripts `env.AI` replies per model.
-The pytest plugin (`emulator.testing.plugin`) wraps both in fixtures."""
+The pytest plugin (`emulator.testing.plugin`) wraps both in fixtures.
 
-from bindings.ai.errors import AiError
-from emulator.testing.ai_script import AiScript, Call, ScriptError, Stream, stream
-from emulator.testing.harness import ScheduledResult, TestWorker, load_worker
-from emulator.testing.response import SSEEvent, TestResponse
+Names are imported on first use: pytest imports the plugin (a submodule of this package)
+in every run, and that must not cost the whole emulator's import time.
+"""
 
-__all__ = [
-    "AiError",
-    "AiScript",
-    "Call",
-    "SSEEvent",
-    "ScheduledResult",
-    "ScriptError",
-    "Stream",
-    "TestResponse",
-    "TestWorker",
-    "load_worker",
-    "stream",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AiError": "bindings.ai.errors",
+    "AiScript": "emulator.testing.ai_script",
+    "Call": "emulator.testing.ai_script",
+    "ScriptError": "emulator.testing.ai_script",
+    "Stream": "emulator.testing.ai_script",
+    "stream": "emulator.testing.ai_script",
+    "ScheduledResult": "emulator.testing.harness",
+    "TestWorker": "emulator.testing.harness",
+    "load_worker": "emulator.testing.harness",
+    "SSEEvent": "emulator.testing.response",
+    "TestResponse": "emulator.testing.response",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'emulator.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -362,7 +362,7 @@ def load_worker(
     if any(spec.kind == "ai" for spec in config.bindings):
         service, script = _ai_service(ai, options)
         host.shared("ai", lambda: service)  # what bindings.ai.binding.build picks up
-    elif ai is not None:
+    elif ai is not None and not isinstance(ai, AiScript):  # (the plugin always passes one)
         raise ValueError(
             f"load_worker(ai=...) was given, but {config.file.name} has no AI binding; "
             'add [ai] binding = "AI" to it'
