@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +23,9 @@ DONE = object()  # yielded once when a stream ends with `data: [DONE]`
 DRAIN_TIMEOUT = 0.25
 
 
-def make_client(options: dict[str, Any]) -> httpx.AsyncClient:
+def make_client(
+    options: dict[str, Any], *, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
     """One pooled client per engine; route options `timeout`, `connect_timeout`, `max_connections`.
 
     `timeout` bounds the wait for each chunk (not the whole generation), so long answers
@@ -35,12 +38,16 @@ def make_client(options: dict[str, Any]) -> httpx.AsyncClient:
         timeout=httpx.Timeout(read, connect=connect, pool=read),
         limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
         headers=_auth_headers(options),
+        transport=transport,
     )
 
 
 def _auth_headers(options: dict[str, Any]) -> dict[str, str]:
-    # vLLM `--api-key` and TGI behind a gateway both take a bearer token.
+    # vLLM `--api-key` and TGI behind a gateway both take a bearer token; `api_key_env`
+    # names an environment variable, so the key need not be written into a file.
     key = options.get("api_key")
+    if not key and options.get("api_key_env"):
+        key = os.environ.get(str(options["api_key_env"]))
     return {"authorization": f"Bearer {key}"} if key else {}
 
 

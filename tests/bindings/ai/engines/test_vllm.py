@@ -358,3 +358,20 @@ async def test_finished_streams_return_their_connection_to_the_pool(fake, server
         await collect(engine, req())
     await engine.close()
     assert len(fake.peers) == 3 and len(set(fake.peers)) == 1
+
+
+async def test_bearer_token_from_the_route_or_an_environment_variable(monkeypatch):
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization"))
+        return httpx.Response(200, json={"object": "list", "data": [{"id": SERVED}]})
+
+    from bindings.ai.engines import http_backend
+
+    monkeypatch.setenv("EDGE_TEST_VLLM_KEY", "from-env")
+    for options in ({"api_key": "inline"}, {"api_key_env": "EDGE_TEST_VLLM_KEY"}, {}):
+        client = http_backend.make_client(options, transport=httpx.MockTransport(handler))
+        await client.get("http://gpu:8000/v1/models")
+        await client.aclose()
+    assert seen == ["Bearer inline", "Bearer from-env", None]
