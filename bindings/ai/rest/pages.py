@@ -7,6 +7,7 @@ and the playground's JavaScript are inline, nothing loads from the network.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -41,6 +42,34 @@ def _property(entry: Any, prop: str) -> str | None:
     return None
 
 
+#: Boolean properties shown as badges when "true", as cloudflare-docs' model pages do
+#: (`src/util/model-properties.ts`: CAPABILITY_PROPERTIES; "beta" is the title's badge).
+CAPABILITIES = {
+    "function_calling": "Function calling",
+    "reasoning": "Reasoning",
+    "vision": "Vision",
+    "lora": "LoRA",
+    "partner": "Partner",
+    "async_queue": "Batch",
+    "realtime": "Real-time",
+}
+
+
+def _badges(entry: Any) -> list[str]:
+    badges = [
+        label for prop, label in CAPABILITIES.items() if (_property(entry, prop) or "") == "true"
+    ]
+    deprecation = _property(entry, "planned_deprecation_date")
+    if deprecation:
+        try:
+            when = datetime.date.fromisoformat(deprecation[:10])
+        except ValueError:
+            when = None
+        past = when is not None and when <= datetime.date.today()
+        badges.append("Deprecated" if past else f"Planned deprecation ({deprecation[:10]})")
+    return badges
+
+
 def _engines(service: Any) -> dict[str, str]:
     """model -> engine label, from `AiService.describe()` ("<model> → <label>")."""
     try:
@@ -64,6 +93,7 @@ def _card(entry: Any, engines: dict[str, str]) -> dict[str, Any]:
         "author": entry.author,
         "tags": list(entry.tags or []),
         "beta": (_property(entry, "beta") or "").lower() == "true",
+        "badges": _badges(entry),
         "engine": engines.get(entry.name, ""),
     }
 

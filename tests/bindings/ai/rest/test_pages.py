@@ -137,7 +137,9 @@ async def test_unknown_model_page_is_404(pages):
     assert "5007" in response.text and "@cf/nobody/nothing" in response.text
 
 
-def _custom_entry(tmp_path: Path, name: str, description: str, beta: str) -> Path:
+def _custom_entry(
+    tmp_path: Path, name: str, description: str, beta: str, extra_properties: str = ""
+) -> Path:
     text = SEED_ENTRY.read_text()
     text = text.replace("@cf/meta/llama-2-7b-chat-fp16", name)
     text = re.sub(
@@ -147,7 +149,8 @@ def _custom_entry(tmp_path: Path, name: str, description: str, beta: str) -> Pat
         count=1,
     )
     text = text.replace(
-        'property_id: "beta"\n      value: "false"', f'property_id: "beta"\n      value: "{beta}"'
+        'property_id: "beta"\n      value: "false"',
+        f'property_id: "beta"\n      value: "{beta}"' + extra_properties,
     )
     folder = tmp_path / "catalogue"
     folder.mkdir(exist_ok=True)
@@ -156,8 +159,13 @@ def _custom_entry(tmp_path: Path, name: str, description: str, beta: str) -> Pat
 
 
 async def test_catalogue_text_is_escaped_and_beta_is_badged(tmp_path):
+    more = (
+        '\n    - property_id: "function_calling"\n      value: "true"'
+        '\n    - property_id: "lora"\n      value: "false"'
+        '\n    - property_id: "planned_deprecation_date"\n      value: "2001-01-01"'
+    )
     folder = _custom_entry(
-        tmp_path, "@cf/test/evil-model", "<script>alert(1)</script> & co", "true"
+        tmp_path, "@cf/test/evil-model", "<script>alert(1)</script> & co", "true", more
     )
     service = AiService.from_options(
         {"ai_routes": ["*=scripted:echo"], "ai_catalogue_dirs": [str(folder)]}
@@ -170,6 +178,8 @@ async def test_catalogue_text_is_escaped_and_beta_is_badged(tmp_path):
             assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
         model_page = (await client.get("/models/@cf/test/evil-model")).text
         assert 'data-testid="beta">Beta<' in model_page
+        badges = model_page.split('data-testid="badges"', 1)[1].split("</div>", 1)[0]
+        assert re.findall(r'class="badge">([^<]*)<', badges) == ["Function calling", "Deprecated"]
         plain = (await client.get(f"/models/{FP16_MODEL}")).text  # beta: "false"
         assert 'data-testid="beta"' not in plain
 
