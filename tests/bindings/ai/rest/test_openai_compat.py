@@ -9,6 +9,7 @@ from openai import OpenAI
 
 from bindings.ai.rest import create_app
 from bindings.ai.rest.stops import StopScanner
+from bindings.ai.service import AiService
 from tests.bindings.ai.rest.support import ACCOUNT, CHAT_MODEL, FP16_MODEL, TOKEN, scripted_service
 from tests.fakes.loopback import serve
 
@@ -215,3 +216,31 @@ def test_mid_stream_failure_reaches_the_sdk_as_an_error():
                 received.append(chunk.choices[0].delta.content or "")
     assert "".join(received) == "a b"
     assert "3043" in str(caught.value)
+
+
+@pytest.mark.llama
+def test_embedded_model_through_the_openai_sdk():
+    """The default route (the bundled llama.cpp stand-in), streamed and not."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    service = AiService.from_options({})
+    with serve(create_app(service)) as server:
+        api = client(server)
+        chat = api.chat.completions.create(
+            model=FP16_MODEL, messages=user("Say hello."), max_tokens=8, seed=7
+        )
+        assert chat.usage.completion_tokens <= 8
+        assert chat.choices[0].message.content
+        if chat.usage.completion_tokens == 8:
+            assert chat.choices[0].finish_reason == "length"
+        chunks = list(
+            api.chat.completions.create(
+                model=FP16_MODEL,
+                messages=user("Say hello."),
+                max_tokens=8,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text
+        assert chunks[-1].usage.completion_tokens <= 8
