@@ -13,6 +13,7 @@ Every failure names the backend URL, so a user with three replicas knows which o
 | a frame that is not the protocol's JSON                     | 3043 internal               |
 | connection refused / DNS failure                            | `BackendUnavailable` (3043) |
 |                                                             | with how to start the server|
+| connect timeout                                             | `BackendUnavailable` (3007) |
 
 Error shapes as the servers write them: vLLM's `ErrorResponse` in
 `vllm/entrypoints/openai/protocol.py` (flat `object/message/type/param/code`, newer
@@ -53,8 +54,8 @@ _CONTEXT_RE = re.compile(
 class BackendUnavailable(AiError):
     """The backend could not be reached at all (nothing was sent): safe to retry elsewhere."""
 
-    def __init__(self, description: str, *, url: str) -> None:
-        super().__init__(3043, description)
+    def __init__(self, description: str, *, url: str, code: int = 3043) -> None:
+        super().__init__(code, description)
         self.url = url
 
 
@@ -119,8 +120,16 @@ def from_stream_error(payload: dict[str, Any], *, url: str) -> AiError:
 
 def from_transport(exc: httpx.HTTPError, *, url: str, backend: str, hint: str) -> AiError:
     """The AiError for an httpx failure talking to `url`; `hint` says how to start it."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        # Nothing was sent, so another replica may take the request (a blackholed host).
+        return BackendUnavailable(
+            f"timed out connecting to {backend} backend {url}; is it running? start it with: "
+            f"{hint}",
+            url=url,
+            code=3007,
+        )
     if isinstance(exc, httpx.TimeoutException):
-        phase = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
+        phase = "waiting for"
         if isinstance(exc, httpx.PoolTimeout):
             phase = "waiting for a free connection to"
         return AiError(3007, f"timed out {phase} {backend} backend {url}")

@@ -147,8 +147,11 @@ class ReplicaSet:
         if len(errors) == 1:
             return errors[0]
         lines = "; ".join(e.description for e in errors)
+        codes = {e.code for e in errors}
         return BackendUnavailable(
-            f"all {len(errors)} replicas are unreachable ({lines})", url=", ".join(self.urls)
+            f"all {len(errors)} replicas are unreachable ({lines})",
+            url=", ".join(self.urls),
+            code=codes.pop() if len(codes) == 1 else 3043,
         )
 
 

@@ -205,3 +205,33 @@ async def test_health_lists_each_replica():
     assert health.ok and "1/2 replicas up" in health.detail
     assert [h.ok for h in each] == [True, False]
     assert dead in each[1].detail and "vllm serve" in each[1].detail
+
+
+async def test_a_connect_timeout_fails_over_too():
+    import httpx
+
+    body = (
+        b'data: {"choices": [{"index": 0, "text": "ok"}]}\n\n'
+        b'data: {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}\n\n'
+        b"data: [DONE]\n\n"
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "blackholed":
+            raise httpx.ConnectTimeout("timed out", request=request)
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    route = Route(
+        "m", "vllm", urls=("http://blackholed:8000", "http://gpu2:8000"), served_model="m"
+    )
+    engine = create(route, client=client)
+    engine.replicas.replicas[1].in_flight = 1  # so the blackholed one is tried first
+    assert await run(engine) == "ok"
+    blackholed = engine.replicas.replicas[0]
+    assert blackholed.failures == 1 and "timed out connecting" in blackholed.last_error
+    engine.replicas.replicas[1].url = "http://blackholed:8001"  # now both time out
+    with pytest.raises(AiError) as info:
+        await run(engine)
+    await client.aclose()
+    assert info.value.code == 3007 and "all 2 replicas are unreachable" in str(info.value)

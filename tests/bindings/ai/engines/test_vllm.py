@@ -375,3 +375,48 @@ async def test_bearer_token_from_the_route_or_an_environment_variable(monkeypatc
         await client.get("http://gpu:8000/v1/models")
         await client.aclose()
     assert seen == ["Bearer inline", "Bearer from-env", None]
+
+
+# Through the AI service (what env.AI.run uses), routed with a route spec.
+
+
+def service_for(url: str):
+    from bindings.ai.service import AiService
+
+    return AiService.from_options({"ai_routes": [f"{MODEL}=vllm:{url},model={SERVED}"]})
+
+
+async def test_env_ai_run_is_served_by_vllm_with_the_llama2_template(fake, server):
+    service = service_for(server.url)
+    result = await service.run(MODEL, {"messages": [{"role": "user", "content": "Hi"}]})
+    await service.close()
+    assert result["response"] == fake.reply
+    assert fake.requests[0]["prompt"].startswith("[INST]")
+    assert result["usage"]["completion_tokens"] == len(fake.reply.split())
+
+
+async def test_closing_an_ai_stream_closes_the_upstream_request(fake, server):
+    fake.reply = " ".join(f"w{i}" for i in range(400))
+    fake.token_delay = 0.005
+    service = service_for(server.url)
+    stream = await service.run(MODEL, {"prompt": "Hi", "stream": True, "max_tokens": 400})
+    frames = stream.__aiter__()
+    first = await anext(frames)
+    await stream.aclose()
+    for _ in range(200):
+        if fake.disconnects:
+            break
+        await asyncio.sleep(0.01)
+    await service.close()
+    assert first == b'data: {"response":"w0"}\n\n'
+    assert fake.disconnects == 1 and fake.tokens_sent < 400
+
+
+async def test_a_backend_failure_mid_stream_ends_the_sse_stream_with_an_error_frame(fake, server):
+    fake.error_after = 2
+    service = service_for(server.url)
+    stream = await service.run(MODEL, {"prompt": "Hi", "stream": True})
+    frames = [frame async for frame in stream]
+    await service.close()
+    assert len(frames) == 3 and b"[DONE]" not in frames[-1]
+    assert frames[-1].startswith(b"event: error\n") and b"CUDA out of memory" in frames[-1]
