@@ -203,7 +203,7 @@ class AiScript:
             if isinstance(reply, str | Stream):
                 return reply
             if callable(reply):
-                reply = reply(copy.deepcopy(inputs))
+                reply = reply(_snapshot(inputs))
                 if inspect.isawaitable(reply):
                     reply = await reply
                 _check_reply(reply, model)
@@ -268,7 +268,19 @@ class RecordingAiService(AiService):
         return call.result
 
 
+_ATOMS = (str, int, float, bool, type(None))
+
+
 def _snapshot(value: Any) -> Any:
+    """A copy the worker cannot mutate afterwards; JSON-like values without deepcopy's
+    bookkeeping (this runs on every call, a measurable share of a scripted run)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _snapshot(item) for key, item in value.items()}
+    if kind is list:
+        return [_snapshot(item) for item in value]
+    if kind in _ATOMS:
+        return value
     try:
         return copy.deepcopy(value)
     except Exception:  # not copyable: record it as is

@@ -36,7 +36,7 @@ from emulator import errorpage
 from emulator.config import load_config
 from emulator.context import ExecutionContext
 from emulator.scheduled import ScheduledController
-from emulator.sdk import Request, Response
+from emulator.sdk import Headers, Request, Response
 from emulator.testing.ai_script import AiScript, Call, RecordingAiService, ScriptError
 from emulator.testing.response import TestResponse
 
@@ -227,13 +227,13 @@ class TestWorker:
             raise TypeError("fetch(body=...) takes str or bytes; to send JSON use json=...")
         if method is None:
             method = "GET" if body is None else "POST"
-        request = Request(url, method=method, headers=headers, body=body, cf=dict(cf or {}))
-        if not request.headers.has("host"):
+        given = Headers(headers)
+        if not given.has("host"):
             # every HTTP request has one; the worker sees it under edge dev too
-            request.headers.set("host", url.split("://", 1)[1].split("/", 1)[0])
-        if json is not _MISSING and not request.headers.has("content-type"):
-            request.headers.set("content-type", "application/json")
-        return request
+            given.set("host", url.split("://", 1)[1].split("/", 1)[0])
+        if json is not _MISSING and not given.has("content-type"):
+            given.set("content-type", "application/json")
+        return Request(url, method=method, headers=given, body=body, cf=dict(cf) if cf else None)
 
     async def _finish(self, ctx: ExecutionContext, problems: int) -> None:
         __tracebackhide__ = True
