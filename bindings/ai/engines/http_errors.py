@@ -134,8 +134,11 @@ def from_transport(exc: httpx.HTTPError, *, url: str, backend: str, hint: str) -
             phase = "waiting for a free connection to"
         return AiError(3007, f"timed out {phase} {backend} backend {url}")
     if isinstance(exc, httpx.ConnectError):
+        reason = _reason(exc)
+        if reason == "All connection attempts failed":  # httpx's words for ECONNREFUSED
+            reason = "connection refused"
         return BackendUnavailable(
-            f"{backend} backend {url} is not reachable ({_reason(exc)}); start it with: {hint}",
+            f"{backend} backend {url} is not reachable ({reason}); start it with: {hint}",
             url=url,
         )
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):

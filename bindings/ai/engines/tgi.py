@@ -123,7 +123,8 @@ class TgiEngine:
     def describe(self, model: str) -> str:
         urls = self.replicas.urls
         where = urls[0] if len(urls) == 1 else f"{len(urls)} replicas: {', '.join(urls)}"
-        return f"tgi {where} ({self.route.served_model or 'model per /info'})"
+        known = next((i.get("model_id") for i in self._info.values() if i.get("model_id")), None)
+        return f"tgi {where} ({self.route.served_model or known or 'model per /info'})"
 
     def prompt_format(self, model: str) -> PromptFormat | None:
         if not self.route.prompt_format or self.route.prompt_format == "gguf":

@@ -290,3 +290,10 @@ async def test_finished_streams_return_their_connection_to_the_pool(fake, server
         await collect(engine, req())
     await engine.close()
     assert len(fake.peers) == 3 and len(set(fake.peers)) == 1
+
+
+async def test_describe_names_the_model_once_info_was_read(fake, server):
+    engine = engine_for(server.url)
+    await engine.health()
+    await engine.close()
+    assert engine.describe(MODEL) == f"tgi {server.url} ({fake.model_id})"
