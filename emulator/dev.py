@@ -144,6 +144,7 @@ class DevServer:
         started = time.perf_counter()
         try:
             config = self._load_config()
+            self._refresh_local_settings(config)
             env, worker = self._build(config)
             await self._startup_bindings(config, env)
         except Exception as exc:
@@ -183,8 +184,23 @@ class DevServer:
         return BindingHost(state_dir=state_dir, options=options)
 
     def _watched_files(self, config: WorkerConfig) -> list[Path]:
-        # edge.toml is not watched: the shared AI service reads it once per session
-        return config.watched_files()
+        from emulator.local_settings import FILENAME
+
+        return [*config.watched_files(), config.root / FILENAME]
+
+    def _refresh_local_settings(self, config: WorkerConfig) -> None:
+        """Re-read `edge.toml` (a bad one raises, so the last good worker keeps serving)
+        and hand changed AI routes to the live service, which keeps unchanged engines."""
+        from emulator.local_settings import load_local_settings
+
+        assert self.host is not None
+        local = load_local_settings(config.root)
+        if local == self.host.options.get("local"):
+            return
+        self.host.options["local"] = local
+        service = self.host.services().get("ai")
+        if service is not None:
+            service.reconfigure(self.host.options)
 
     async def start(self) -> None:
         """Load the worker, bind the sockets, start serving and print the banner.

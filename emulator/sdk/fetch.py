@@ -18,13 +18,14 @@ import contextlib
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from emulator.sdk.headers import Headers
 from emulator.sdk.request import Request
 from emulator.sdk.response import Response
+
+if TYPE_CHECKING:  # httpx costs ~160 ms to import: edge dev's cold start pays it only on use
+    import httpx
 
 __all__ = ["fetch", "using_client"]
 
@@ -54,6 +55,8 @@ def _client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
+        import httpx
+
         client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=30.0))
         _clients[loop] = client
     return client
@@ -74,6 +77,8 @@ async def fetch(
         raise TypeError(
             f"fetch redirect must be 'follow', 'manual' or 'error', not {request.redirect!r}"
         )
+    import httpx
+
     content = request.body if request._body is not None else None
     client = _client()
     outgoing = client.build_request(
@@ -121,6 +126,8 @@ def _schedule_close(upstream: httpx.Response) -> None:
 
 
 async def _stream(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    import httpx
+
     try:
         async for chunk in upstream.aiter_bytes():
             yield chunk

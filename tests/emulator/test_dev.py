@@ -217,6 +217,28 @@ async def test_ai_binding_is_shown_and_its_service_survives_reloads(dev, tmp_pat
     assert s.server.worker_env()["AI"].service is service
 
 
+
+async def test_an_edited_edge_toml_reroutes_the_live_ai_service(dev, tmp_path, monkeypatch):
+    monkeypatch.delenv("EDGE_AI_ROUTES", raising=False)
+    make_worker(tmp_path, config=CONFIG.replace("[vars]", '[ai]\nbinding = "AI"\n\n[vars]'))
+    edge_toml = tmp_path / "edge.toml"
+    edge_toml.write_text('[ai.routes."*"]\nengine = "scripted"\noptions = { text = "one" }\n')
+    s = await dev()
+    service = s.server.ai_service()
+    model = "@cf/meta/llama-2-7b-chat-fp16"
+    assert (await service.run(model, {"prompt": "x"}))["response"] == "one"
+
+    edge_toml.write_text('[ai.routes."*"]\nengine = "scripted"\noptions = { text = "two" }\n')
+    assert await s.server.reload() is True
+    assert s.server.ai_service() is service  # rerouted in place, not rebuilt
+    assert (await service.run(model, {"prompt": "x"}))["response"] == "two"
+
+    edge_toml.write_text("[ai.routes\n")  # broken: the last good routes keep serving
+    assert await s.server.reload() is False
+    assert (await service.run(model, {"prompt": "x"}))["response"] == "two"
+    assert "edge.toml" in s.output()
+
+
 LAZY_PROBE = """
 import asyncio, io, sys
 from emulator.banner import make_console
