@@ -50,6 +50,9 @@ _CONTEXT_RE = re.compile(
     re.IGNORECASE,
 )
 
+# TGI's `error_type`, vLLM's exception class names, OpenAI's `type` for a rejected request.
+_VALIDATION_KINDS = frozenset({"validation", "BadRequestError", "invalid_request_error"})
+
 
 class BackendUnavailable(AiError):
     """The backend could not be reached at all (nothing was sent): safe to retry elsewhere."""
@@ -96,7 +99,7 @@ def from_status(status: int, body: bytes | str, *, url: str) -> AiError:
         return AiError(3040, f"{where} is out of capacity (HTTP {status}): {message}")
     if status in (408, 504):
         return AiError(3007, f"{where} timed out (HTTP {status}): {message}")
-    if status in (400, 413, 422) or kind in ("validation", "BadRequestError"):
+    if status in (400, 413, 422) or kind in _VALIDATION_KINDS:
         if _CONTEXT_RE.search(message):
             return AiError(3030, f"{where} rejected the prompt: {message}")
         return AiError(3010, f"{where} rejected the request: {message}")
@@ -113,8 +116,9 @@ def from_stream_error(payload: dict[str, Any], *, url: str) -> AiError:
     message, kind = error_message(json.dumps(payload))
     if kind == "overloaded":
         return AiError(3040, f"backend {url} is out of capacity: {message}")
-    if kind == "validation":
-        return AiError(3010, f"backend {url} rejected the request: {message}")
+    if kind in _VALIDATION_KINDS:
+        code = 3030 if _CONTEXT_RE.search(message) else 3010
+        return AiError(code, f"backend {url} rejected the request: {message}")
     return AiError(3043, f"backend {url} failed mid-stream: {message}")
 
 
