@@ -202,3 +202,18 @@ def test_bad_ai_argument(project):
         load_worker(project, ai="lama")
     with pytest.raises(TypeError, match="ai= takes"):
         load_worker(project, ai=3.5)
+
+
+@pytest.mark.llama
+async def test_llama_switch_shares_one_model_per_process(project):
+    pytest.importorskip("llama_cpp")
+    from emulator.testing import harness
+
+    prompt = {"prompt": "The capital of France is", "max_tokens": 4, "raw": True}
+    for _ in range(2):  # closing a worker must not unload the shared model
+        async with load_worker(project, ai="llama") as worker:
+            body = await (await run(worker, inputs=prompt)).json()
+            assert body["usage"]["completion_tokens"] > 0
+            assert worker.ai_script is None and worker.ai_calls[0].inputs == prompt
+    engine = harness._shared_llama()
+    assert engine.describe(MODEL) and (await engine.health()).ok

@@ -52,6 +52,15 @@ class Default(WorkerEntrypoint):
         if path == "/later-fails":
             self.ctx.wait_until(background("x", fail=True))
             return Response("ok")
+        if path == "/stream-then-log":
+            gate = asyncio.Event()
+
+            async def body():
+                yield "streamed"
+                gate.set()  # the background work needs the whole body sent first
+
+            self.ctx.wait_until(background("after stream", gate=gate))
+            return Response(body())
         if path == "/fail":
             helper_that_fails()
         if path == "/log":
@@ -198,6 +207,14 @@ async def test_wait_until_is_awaited_before_fetch_returns(project):
         assert "background later" in worker.worker.module.LOG
         with pytest.raises(ValueError, match="background x failed"):
             await worker.fetch("/later-fails")
+
+
+async def test_wait_until_after_a_streamed_body_is_awaited_when_it_is_read(project):
+    async with load_worker(project) as worker:
+        response = await worker.fetch("/stream-then-log")
+        assert "background after stream" not in worker.worker.module.LOG
+        assert await response.text() == "streamed"
+        assert "background after stream" in worker.worker.module.LOG
 
 
 async def test_wait_until_deferred_until_drain(project):
