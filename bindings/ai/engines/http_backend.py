@@ -128,6 +128,13 @@ def _load(data: str | bytes, url: str) -> Any:
     return value
 
 
+async def failing(error: Exception) -> AsyncIterator[Any]:
+    """An iterator that raises `error` when iterated: engines report bad requests where the
+    binding reads them, on iteration, never from the `generate()` call itself."""
+    raise error
+    yield  # an async generator, so the raise waits for the first `anext`
+
+
 def check_object(value: Any, url: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise http_errors.malformed(url, f"expected a JSON object, got {value!r}"[:200])

@@ -50,9 +50,9 @@ import httpx
 
 from bindings.ai.engines import http_errors
 from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
-from bindings.ai.engines.http_backend import DONE, get_json, make_client, sse_events
+from bindings.ai.engines.http_backend import DONE, failing, get_json, make_client, sse_events
 from bindings.ai.engines.replicas import Replica, ReplicaSet, summarize
-from bindings.ai.errors import bad_input, context_exceeded
+from bindings.ai.errors import AiError, bad_input, context_exceeded
 from bindings.ai.routing import Route
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -141,7 +141,10 @@ class TgiEngine:
         return hint
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
-        params = generate_parameters(request, self.loras)
+        try:
+            params = generate_parameters(request, self.loras)
+        except AiError as exc:
+            return failing(exc)
         return self.replicas.stream(lambda replica: self._generate_on(replica, request, params))
 
     async def info(self, url: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ import httpx
 
 from bindings.ai.engines import http_errors
 from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
-from bindings.ai.engines.http_backend import DONE, get_json, make_client, sse_events
+from bindings.ai.engines.http_backend import DONE, failing, get_json, make_client, sse_events
 from bindings.ai.engines.replicas import Replica, ReplicaSet, summarize
 from bindings.ai.errors import AiError, bad_input
 from bindings.ai.routing import Route
@@ -133,7 +133,10 @@ class VllmEngine:
         return hint
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
-        params = sampling_params(request)
+        try:
+            params = sampling_params(request)
+        except AiError as exc:
+            return failing(exc)
         return self.replicas.stream(lambda replica: self._generate_on(replica, request, params))
 
     async def _generate_on(

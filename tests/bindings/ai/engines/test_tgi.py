@@ -297,3 +297,12 @@ async def test_describe_names_the_model_once_info_was_read(fake, server):
     await engine.health()
     await engine.close()
     assert engine.describe(MODEL) == f"tgi {server.url} ({fake.model_id})"
+
+
+async def test_bad_input_surfaces_on_iteration_not_on_the_call():
+    engine = engine_for("http://tgi1:8080")
+    stream = engine.generate(req(max_tokens=0))
+    with pytest.raises(AiError) as info:
+        await anext(stream)
+    await engine.close()
+    assert info.value.code == 5006

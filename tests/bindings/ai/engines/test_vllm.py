@@ -420,3 +420,12 @@ async def test_a_backend_failure_mid_stream_ends_the_sse_stream_with_an_error_fr
     await service.close()
     assert len(frames) == 3 and b"[DONE]" not in frames[-1]
     assert frames[-1].startswith(b"event: error\n") and b"CUDA out of memory" in frames[-1]
+
+
+async def test_bad_input_surfaces_on_iteration_not_on_the_call():
+    engine = engine_for("http://gpu1:8000")
+    stream = engine.generate(req(max_tokens=0))  # no exception yet
+    with pytest.raises(AiError) as info:
+        await anext(stream)
+    await engine.close()
+    assert info.value.code == 5006
