@@ -29,6 +29,7 @@ import fnmatch
 import inspect
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
@@ -243,8 +244,21 @@ class RecordingAiService(AiService):
         self.keep_open: list[Any] = []  # engines shared beyond this service (not closed)
 
     @classmethod
+    def for_tests(cls, options: dict[str, Any] | None = None) -> RecordingAiService:
+        """Like `AiService.from_options`, minus `EDGE_AI_ROUTES` (tests must not depend on
+        the shell), with the catalogue parsed once per process (not once per test)."""
+        from bindings.ai.routing import RouteTable
+
+        options = options or {}
+        local_ai = (options.get("local") or {}).get("ai") or {}
+        root = Path(options.get("root") or ".")
+        extra = [*_as_list(options.get("ai_catalogue_dirs")), *_as_list(local_ai.get("catalogue"))]
+        catalogue = _catalogue(tuple(root / Path(d) for d in extra))
+        return cls(catalogue, RouteTable.from_options(options, {}))
+
+    @classmethod
     def for_script(cls, script: AiScript, options: dict[str, Any] | None = None) -> Any:
-        service = cls.from_options(options, environ={})
+        service = cls.for_tests(options)
         service.calls = script.calls
         service.set_engine("*", script)
         return service
@@ -266,6 +280,31 @@ class RecordingAiService(AiService):
         finally:
             _current_call.reset(token)
         return call.result
+
+
+_catalogues: dict[tuple, Any] = {}
+
+
+def _catalogue(extra: tuple[Path, ...]) -> Any:
+    """The catalogue for these extra folders, cached while their files are unchanged."""
+    from bindings.ai.catalogue import load_catalogue
+
+    key = (extra, tuple(_stamp(location) for location in extra))
+    catalogue = _catalogues.get(key)
+    if catalogue is None:
+        catalogue = _catalogues[key] = load_catalogue(extra)
+    return catalogue
+
+
+def _stamp(location: Path) -> tuple:
+    files = sorted(location.glob("*.md")) if location.is_dir() else [location]
+    return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str | Path) else list(value)
 
 
 _ATOMS = (str, int, float, bool, type(None))

@@ -285,7 +285,7 @@ def _ai_service(ai: Any, options: dict[str, Any]) -> tuple[RecordingAiService, A
     if isinstance(ai, AiScript):
         return RecordingAiService.for_script(ai, options), ai
     if ai == "llama":
-        service = RecordingAiService.from_options(options, environ={})
+        service = RecordingAiService.for_tests(options)
         engine = _shared_llama()
         service.set_engine("*", engine)
         service.keep_open.append(engine)  # loaded once per process, not per test
@@ -299,9 +299,9 @@ def _ai_service(ai: Any, options: dict[str, Any]) -> tuple[RecordingAiService, A
             )
         # into the host's options: the binding re-reads its routes from them on every build
         options["ai_routes"] = routes
-        return RecordingAiService.from_options(options, environ={}), None
+        return RecordingAiService.for_tests(options), None
     if callable(getattr(ai, "generate", None)):
-        service = RecordingAiService.from_options(options, environ={})
+        service = RecordingAiService.for_tests(options)
         service.set_engine("*", ai)
         return service, None
     raise TypeError(

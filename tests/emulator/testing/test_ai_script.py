@@ -217,3 +217,19 @@ async def test_llama_switch_shares_one_model_per_process(project):
             assert worker.ai_script is None and worker.ai_calls[0].inputs == prompt
     engine = harness._shared_llama()
     assert engine.describe(MODEL) and (await engine.health()).ok
+
+
+async def test_user_catalogue_entries_from_edge_toml(project):
+    from bindings.ai.catalogue import SHIPPED_DIR
+
+    shipped = (SHIPPED_DIR / "llama-2-7b-chat-fp16.md").read_text()
+    (project / "models").mkdir()
+    (project / "models" / "mine.md").write_text(
+        shipped.replace('name: "@cf/meta/llama-2-7b-chat-fp16"', 'name: "@cf/me/my-model"')
+    )
+    (project / "edge.toml").write_text('[ai]\ncatalogue = ["./models"]\n')
+    async with load_worker(project, ai={"@cf/me/my-model": "mine"}) as worker:
+        assert (await (await run(worker, "@cf/me/my-model")).json())["response"] == "mine"
+    (project / "edge.toml").unlink()
+    async with load_worker(project, ai={"*": "x"}) as worker:  # gone again: 5007
+        assert (await (await run(worker, "@cf/me/my-model")).json())["error"].startswith("5007")
