@@ -11,14 +11,21 @@ round by round (so a busy machine slows all of them alike). Prints figures, no a
 - requests per minute with N concurrent clients on one engine (queued FIFO on its one
   model) vs the same requests run back to back on raw llama-cpp-python.
 
-    .venv/bin/python bench/bench_llamacpp.py [--rounds 5] [--max-tokens 128] [--clients 8]
+    .venv/bin/python bench/bench_llamacpp.py [--rounds 5] [--max-tokens 128] [--clients 8] [--http]
+
+`--http` adds the chat example served by `edge dev` (a subprocess with its own model),
+streamed over loopback HTTP, against raw llama-cpp-python on the same prompt.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import socket
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -31,10 +38,17 @@ TOPICS = ["dragons", "the sea", "a lighthouse", "robots", "a mountain", "winter"
           "a train", "the moon", "a garden", "clocks", "a river"]
 
 
-def prompt_for(engine: LlamaCppEngine, round_no: int) -> str:
+def prompt_text(round_no: int) -> str:
     topic = TOPICS[round_no % len(TOPICS)]
-    text = f"Write a long, detailed story about {topic}. (take {round_no})"
-    return engine.prompt_format("bench").render([{"role": "user", "content": text}])
+    return f"Write a long, detailed story about {topic}. (take {round_no})"
+
+
+def prompt_for(engine: LlamaCppEngine, round_no: int) -> str:
+    return engine.prompt_format("bench").render(messages_for(round_no))
+
+
+def messages_for(round_no: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt_text(round_no)}]
 
 
 def raw_stream(llm, prompt: str, max_tokens: int, params: dict) -> tuple[float, float, str]:
@@ -89,6 +103,89 @@ async def service_stream(service, prompt: str, max_tokens: int):
         parts.append(item)
     end = time.perf_counter()
     return first - started, end - first, "".join(parts), usage
+
+
+CHAT_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "workers" / "chat"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_stream(base: str, messages: list, max_tokens: int) -> tuple[float, float, int]:
+    """(ttft s, decode s after the first token, completion tokens) of POST /stream (SSE)."""
+    import httpx
+
+    started = time.perf_counter()
+    first = None
+    tokens = 0
+    with httpx.stream("POST", f"{base}/stream", json={"messages": messages,
+                                                       "max_tokens": max_tokens},
+                      timeout=300) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            frame = json.loads(line[6:])
+            if frame.get("response") and first is None:
+                first = time.perf_counter()
+            if "usage" in frame:
+                tokens = frame["usage"]["completion_tokens"]
+    return first - started, time.perf_counter() - first, tokens
+
+
+def bench_http(engine, llm, args) -> None:
+    """The chat example under `edge dev` (its own process and model) vs raw, same prompt.
+
+    That model's schema (AWQ, seed 000) takes no temperature, so both sample at the
+    engine's default and the texts differ; tokens/s and TTFT are what is compared."""
+    port = free_port()
+    edge = Path(sys.executable).with_name("edge")
+    cmd = [str(edge), "dev", str(CHAT_EXAMPLE), "--port", str(port),
+           "--no-api", "--no-reload", "--log-level", "warn"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while True:  # ready once an unknown path answers (404: no model involved)
+            try:
+                if httpx.get(f"{base}/ready-check", timeout=2).status_code == 404:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                print(f"(edge dev did not start: {proc.stderr.read().decode()[-500:]})")
+                return
+            time.sleep(0.2)
+        params = sampling(GenerationRequest(model="bench", prompt=""))
+        rows: dict[str, list] = {"raw": [], "HTTP edge dev": []}
+        http_stream(base, messages_for(99), 8)  # loads the dev server's model
+        for round_no in range(args.rounds):
+            prompt = prompt_for(engine, round_no)
+            t, d, text = raw_stream(llm, prompt, args.max_tokens, params)
+            n = len(llm.tokenize(text.encode(), add_bos=False))
+            rows["raw"].append((t, d, n))
+            rows["HTTP edge dev"].append(http_stream(base, messages_for(round_no),
+                                                             args.max_tokens))
+        base_rate = statistics.median((n - 1) / d for _, d, n in rows["raw"] if n > 1)
+        base_ttft = statistics.median(t for t, _, _ in rows["raw"])
+        print(f"\nthrough HTTP (chat example, POST /stream, temperature "
+              f"{params['temp']}, {args.rounds} rounds):")
+        for name, samples in rows.items():
+            r = statistics.median((n - 1) / d for _, d, n in samples if n > 1)
+            t = statistics.median(t for t, _, _ in samples)
+            print(f"{name:<14} {r:8.1f} tok/s  ratio {r / base_rate:6.3f}  TTFT {t * 1e3:8.2f} ms"
+                  f"  overhead {(t - base_ttft) * 1e3:8.2f} ms")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def make_service(path: Path, args):
@@ -201,6 +298,9 @@ async def main(args) -> None:
           f"{raw_rpm:.0f}; engine with {args.clients} concurrent clients {engine_rpm:.0f} "
           f"(ratio {engine_rpm / raw_rpm:.3f})")
 
+    if args.http:
+        bench_http(engine, llm, args)
+
     await engine.close()
     if service is not None:
         await service.close()
@@ -216,6 +316,8 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--ttft-reps", type=int, default=30)
+    parser.add_argument("--http", action="store_true",
+                        help="also stream through HTTP from `edge dev` on the chat example")
     parser.add_argument("--requests", type=int, default=24, help="total for the rpm test")
     parser.add_argument("--rpm-tokens", type=int, default=32, help="max_tokens per rpm request")
     asyncio.run(main(parser.parse_args()))
