@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import ipaddress
 import logging
 import os
 import signal
@@ -51,6 +52,7 @@ class DevOptions:
     ai_routes: list[str] = field(default_factory=list)
     api_port: int | None = None  # None: the worker's port + 1 (0 when the worker's is 0)
     api: bool = True
+    api_token: str | None = None  # None: the REST API answers anyone, so it stays on loopback
     reload: bool = True
     interactive: bool | None = None  # None: when stdin and stdout are terminals
     log_level: str = "info"
@@ -277,6 +279,13 @@ class DevServer:
         api_port = self.options.api_port
         if api_port is None:
             api_port = worker_port + 1 if self.options.port != 0 and worker_port else 0
+        if self.options.api_token is None and not _is_loopback(ip):
+            log.warning(
+                "Workers AI REST API kept on 127.0.0.1: it has no token; pass --api-token "
+                "(or EDGE_API_TOKEN) to serve it on %s",
+                ip,
+            )
+            ip = "127.0.0.1"
         try:
             sock = serving.bind(ip, api_port)
         except serving.ServeError as exc:
@@ -353,8 +362,17 @@ class _LazyApi:
         if self.app is None:
             from bindings.ai.rest import create_app as create_api
 
-            self.app = create_api(self.dev.ai_service())
+            self.app = create_api(self.dev.ai_service(), api_token=self.dev.options.api_token)
         await self.app(scope, receive, send)
+
+
+def _is_loopback(ip: str) -> bool:
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def run(options: DevOptions) -> int:

@@ -67,6 +67,13 @@ def _var_overrides(items: tuple[str, ...]) -> dict[str, str]:
     help="Port of the local Workers AI REST API (default: the worker's port + 1).",
 )
 @click.option("--no-api", is_flag=True, help="Do not serve the Workers AI REST API.")
+@click.option(
+    "--api-token",
+    envvar="EDGE_API_TOKEN",
+    metavar="TOKEN",
+    help="Require 'Authorization: Bearer TOKEN' on the REST API (also EDGE_API_TOKEN). "
+    "Without one the API listens on loopback only, whatever --ip says.",
+)
 @click.option("--no-reload", is_flag=True, help="Do not watch files for changes.")
 @click.option(
     "--log-level",
@@ -87,6 +94,7 @@ def dev(
     ai_routes: tuple[str, ...],
     api_port: int | None,
     no_api: bool,
+    api_token: str | None,
     no_reload: bool,
     log_level: str,
 ) -> None:
@@ -105,6 +113,7 @@ def dev(
         ai_routes=list(ai_routes),
         api_port=api_port,
         api=not no_api,
+        api_token=api_token or None,
         reload=not no_reload,
         log_level=log_level,
     )

@@ -269,3 +269,41 @@ def test_a_worker_without_ai_starts_without_importing_the_ai_stack(tmp_path):
         check=True,
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+async def test_rest_api_without_a_token_stays_on_loopback(tmp_path):
+    make_worker(tmp_path, config=CONFIG.replace("[vars]", '[ai]\nbinding = "AI"\n\n[vars]'))
+    options = DevOptions(
+        path=tmp_path, ip="0.0.0.0", port=0, api_port=0, interactive=False, reload=False,
+        ai_routes=["*=scripted:echo"],
+    )
+    out = io.StringIO()
+    server = DevServer(options, console=make_console(file=out, width=200))
+    await server.start()
+    try:
+        assert server.api_url.startswith("http://127.0.0.1:")
+        assert "--api-token" in out.getvalue()
+    finally:
+        await server.aclose()
+
+
+async def test_rest_api_with_a_token_requires_it(tmp_path):
+    make_worker(tmp_path, config=CONFIG.replace("[vars]", '[ai]\nbinding = "AI"\n\n[vars]'))
+    options = DevOptions(
+        path=tmp_path, ip="0.0.0.0", port=0, api_port=0, interactive=False, reload=False,
+        ai_routes=["*=scripted:echo"], api_token="s3cret",
+    )
+    server = DevServer(options, console=make_console(file=io.StringIO(), width=200))
+    await server.start()
+    port = server.api_url.rsplit(":", 1)[1]
+    url = f"http://127.0.0.1:{port}/client/v4/accounts/x/ai/run/@cf/meta/llama-2-7b-chat-fp16"
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            denied = await client.post(url, json={"prompt": "hi"})
+            allowed = await client.post(
+                url, json={"prompt": "hi"}, headers={"authorization": "Bearer s3cret"}
+            )
+        assert denied.status_code == 401 and denied.json()["success"] is False
+        assert allowed.status_code == 200 and allowed.json()["result"]["response"] == "hi"
+    finally:
+        await server.aclose()

@@ -77,6 +77,14 @@ def test_no_api_and_no_reload(monkeypatch):
     assert not options.api and not options.reload
 
 
+def test_api_token_from_flag_or_environment(monkeypatch):
+    monkeypatch.delenv("EDGE_API_TOKEN", raising=False)
+    assert run([], monkeypatch)[1].api_token is None
+    assert run(["--api-token", "t1"], monkeypatch)[1].api_token == "t1"
+    monkeypatch.setenv("EDGE_API_TOKEN", "t2")
+    assert run([], monkeypatch)[1].api_token == "t2"
+
+
 def test_a_bad_var_is_a_usage_error(monkeypatch):
     result, options = run(["--var", "NOCOLON"], monkeypatch)
     assert result.exit_code == 2 and options is None
