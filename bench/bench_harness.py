@@ -10,7 +10,9 @@ Prints the CPU time (and wall clock) per call, best of the repeats, of:
 - `await worker.fetch("/", json=...)` + `await response.json()` on the chat example with
   the scripted reply (target < 200 µs: a suite of 1,000 such tests in well under a second
   of harness time);
-and each harness figure's overhead over its bare baseline. Figures only, no asserts.
+and each harness figure's overhead over its bare baseline; then the per-test set-up cost
+(`load_worker` + `close`, i.e. what the `edge_worker` fixture pays once per test).
+Figures only, no asserts.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--loads", type=int, default=20)
     args = parser.parse_args()
     logging.disable(logging.INFO)  # the AI service logs one line per call at INFO
     n, r = args.calls, args.repeats
@@ -109,6 +112,15 @@ async def main() -> None:
     target = "met" if cpu < 200e-6 else "NOT met"
     print(f"target: worker.fetch with a scripted AI reply < 200 µs CPU: {target}")
     print(f"a suite of 1,000 such tests spends ~{cpu * 1000:.2f} s CPU in worker.fetch")
+    print(f"per-test set-up, load_worker + close, best of {args.loads}:")
+    for name in ("hello", "chat"):
+        best = float("inf")
+        for _ in range(args.loads):
+            started = time.perf_counter()
+            worker = load_worker(EXAMPLES / name)
+            await worker.close()
+            best = min(best, time.perf_counter() - started)
+        print(f"  {name:<46} {best * 1e3:7.1f} ms")
 
 if __name__ == "__main__":
     asyncio.run(main())
