@@ -210,21 +210,24 @@ class TestWorker:
     def _request(
         self, target: Any, method: str | None, headers: Any, json: Any, body: Any, cf: Any
     ) -> Request:
-        if isinstance(target, Request):
-            if method is not None or headers is not None or json is not _MISSING or body:
-                return Request(target, method=method, headers=headers, body=body)
-            return target
-        if not isinstance(target, str):
-            raise TypeError(
-                f"fetch() takes a path, a URL or a workers.Request, got {type(target).__name__}"
-            )
-        url = target if "://" in target else self.base_url + "/" + target.lstrip("/")
         if json is not _MISSING:
             if body is not None:
                 raise TypeError("fetch() takes json= or body=, not both")
             body = jsonlib.dumps(json).encode()
         elif isinstance(body, dict | list):
             raise TypeError("fetch(body=...) takes str or bytes; to send JSON use json=...")
+        if isinstance(target, Request):
+            if method is None and headers is None and body is None:
+                return target
+            request = Request(target, method=method, headers=headers, body=body)
+            if json is not _MISSING and not request.headers.has("content-type"):
+                request.headers.set("content-type", "application/json")
+            return request
+        if not isinstance(target, str):
+            raise TypeError(
+                f"fetch() takes a path, a URL or a workers.Request, got {type(target).__name__}"
+            )
+        url = target if "://" in target else self.base_url + "/" + target.lstrip("/")
         if method is None:
             method = "GET" if body is None else "POST"
         given = Headers(headers)

@@ -145,6 +145,11 @@ async def test_json_body_method_and_headers(project):
                                                             "raw")
         req = Request("http://x.test/request", method="DELETE")
         assert (await (await worker.fetch(req)).json())["method"] == "DELETE"
+        req = Request("http://x.test/request", headers={"x-kept": "1"})
+        seen = await (await worker.fetch(req, method="PATCH", json=[1])).json()
+        assert (seen["method"], seen["body"]) == ("PATCH", "[1]")
+        assert seen["headers"]["x-kept"] == "1"
+        assert seen["headers"]["content-type"] == "application/json"
 
 
 async def test_bad_fetch_arguments_are_clear(project):
