@@ -12,7 +12,8 @@
 
 Fixtures: `edge_worker` (factory: `edge_worker(path=None, **load_worker options)`, the
 workers are closed after the test, their deferred `wait_until` failures raised), and
-`ai_script` (the `AiScript` those workers' `env.AI` answers from, fresh per test). State
+`ai_script` (the `AiScript` those workers' `env.AI` answers from, fresh per test), and
+`edge_ai` (switch a test to the real embedded model: parametrize it with "llama"). State
 goes to a fresh folder per test; nothing is shared between tests, so `pytest -n` works.
 `@pytest.mark.edge_worker(path, **options)` sets a test's (or module's) defaults.
 
@@ -64,7 +65,9 @@ def _resolve(path: str | Path | None, test_dir: Path) -> Path:
     return path
 
 
-def _factory(request: pytest.FixtureRequest, script: Any, opened: list[Any]) -> Callable[..., Any]:
+def _factory(
+    request: pytest.FixtureRequest, script: Any, ai: Any, opened: list[Any]
+) -> Callable[..., Any]:
     from emulator.testing.harness import load_worker
 
     test_dir = Path(str(request.path)).parent
@@ -75,7 +78,7 @@ def _factory(request: pytest.FixtureRequest, script: Any, opened: list[Any]) -> 
     def edge_worker(path: str | Path | None = None, **options: Any) -> Any:
         __tracebackhide__ = True
         merged = {**defaults, **options}
-        merged.setdefault("ai", script)
+        merged.setdefault("ai", script if ai in (None, "script") else ai)
         if "persist_to" not in merged:
             factory = request.getfixturevalue("tmp_path_factory")
             merged["persist_to"] = factory.mktemp("edge-state")
@@ -84,6 +87,15 @@ def _factory(request: pytest.FixtureRequest, script: Any, opened: list[Any]) -> 
         return worker
 
     return edge_worker
+
+
+@pytest.fixture
+def edge_ai(request: pytest.FixtureRequest) -> Any:
+    """What answers `env.AI` in `edge_worker()`s by default: None or "script" (the
+    `ai_script` fixture), "llama" (the embedded model), or any `load_worker(ai=...)` value.
+    Switch per test with `@pytest.mark.parametrize("edge_ai", ["script", "llama"],
+    indirect=True)`, or override this fixture in a conftest.py."""
+    return getattr(request, "param", None)
 
 
 @pytest.fixture
@@ -99,22 +111,24 @@ if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture
     async def edge_worker(
-        request: pytest.FixtureRequest, ai_script: Any
+        request: pytest.FixtureRequest, ai_script: Any, edge_ai: Any
     ) -> AsyncIterator[Callable[..., Any]]:
         """Factory: `edge_worker(path=None, **options)` -> a loaded `TestWorker`."""
         opened: list[Any] = []
-        yield _factory(request, ai_script, opened)
+        yield _factory(request, ai_script, edge_ai, opened)
         await _close_all(opened)
 
 else:  # pragma: no cover
 
     @pytest.fixture
-    def edge_worker(request: pytest.FixtureRequest, ai_script: Any) -> Iterator[Any]:
+    def edge_worker(
+        request: pytest.FixtureRequest, ai_script: Any, edge_ai: Any
+    ) -> Iterator[Any]:
         """Factory: `edge_worker(path=None, **options)` -> a loaded `TestWorker`."""
         import asyncio
 
         opened: list[Any] = []
-        yield _factory(request, ai_script, opened)
+        yield _factory(request, ai_script, edge_ai, opened)
         asyncio.run(_close_all(opened))
 
 

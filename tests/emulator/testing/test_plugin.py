@@ -96,6 +96,21 @@ def test_fixtures_find_the_worker_and_script_ai(project):
     result.assert_outcomes(passed=3)
 
 
+def test_edge_ai_switches_the_engine_per_test(project):
+    write_tests(project, '''
+        import pytest
+
+        @pytest.mark.parametrize("edge_ai", ["script", "*=scripted:text=routed"], indirect=True)
+        async def test_both_ways(edge_worker, ai_script, edge_ai):
+            ai_script.set("*", "scripted")
+            worker = edge_worker()
+            text = await (await worker.fetch("/ask")).text()
+            assert text == ("scripted" if edge_ai == "script" else "routed")
+            assert worker.ai_calls[-1].inputs == {"prompt": "hi"}
+    ''')
+    project.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
 def test_state_is_isolated_between_tests(project):
     write_tests(project, '''
         import pytest
