@@ -13,13 +13,7 @@ import pytest
 from bindings.ai.engines import create_engine
 from bindings.ai.engines.base import GenerationRequest, Usage
 from bindings.ai.engines.gguf import GgufError, GgufInfo, bundled_gguf, read_metadata
-from bindings.ai.engines.llamacpp import (
-    DEFAULT_TEMPERATURE,
-    LlamaCppEngine,
-    _StopMatcher,
-    create,
-    sampling,
-)
+from bindings.ai.engines.llamacpp import DEFAULT_TEMPERATURE, LlamaCppEngine, create, sampling
 from bindings.ai.errors import AiError
 from bindings.ai.routing import Route
 
@@ -159,30 +153,6 @@ def test_sampling_maps_cloudflare_parameters_onto_llama_cpp():
         1.3, 0.5, 0.25,
     )
     assert sampling(request("x", repetition_penalty=0))["repeat_penalty"] == 1.0
-
-
-@pytest.mark.parametrize(
-    ("chunks", "stops", "expected"),
-    [
-        (["Hello wor", "ld. Bye"], ["world"], "Hello "),
-        (["a <", "|end", "|> b"], ["<|end|>"], "a "),
-        (["a <", "b"], ["<|end|>"], "a <b"),
-        (["tail <"], ["<|end|>"], "tail <"),
-        (["no stop"], [], "no stop"),
-        (["xSTOPy", "more"], ["STOP", "xS"], ""),
-    ],
-)
-def test_stop_matcher_cuts_across_chunks_and_holds_back_only_prefixes(chunks, stops, expected):
-    matcher = _StopMatcher(stops)
-    out = []
-    for chunk in chunks:
-        text, stopped = matcher.feed(chunk)
-        out.append(text)
-        if stopped:
-            break
-    else:
-        out.append(matcher.flush())
-    assert "".join(out) == expected
 
 
 async def test_lora_is_unsupported_like_cloudflare():

@@ -1,0 +1,41 @@
+"""Stop strings for streamed text: cut at the first match, even across chunk boundaries.
+
+Engines that complete text locally (llama.cpp) match `stop` on the decoded output, as
+OpenAI-style servers do: the stop string and everything after it are dropped, and text
+that might be the beginning of a stop string is held back until the next chunk decides.
+"""
+
+from __future__ import annotations
+
+
+class StopMatcher:
+    """Cuts streamed text at the first stop string, holding back what might begin one."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.pending = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """(text safe to emit now, whether a stop string was found)."""
+        if not self.stops:
+            return text, False
+        pending = self.pending + text
+        found = [i for i in (pending.find(s) for s in self.stops) if i >= 0]
+        if found:
+            self.pending = ""
+            return pending[: min(found)], True
+        hold = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(pending)), hold, -1):
+                if pending.endswith(stop[:size]):
+                    hold = size
+                    break
+        self.pending = pending[len(pending) - hold :] if hold else ""
+        return pending[: len(pending) - hold], False
+
+    def flush(self, text: str = "") -> str:
+        out, stopped = self.feed(text)
+        if stopped:
+            return out
+        out, self.pending = out + self.pending, ""
+        return out
