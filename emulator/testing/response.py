@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from emulator import errorpage
 from emulator.sdk import Headers
 
 __all__ = ["SSEEvent", "TestResponse"]
@@ -108,6 +109,9 @@ class TestResponse:
                     parts.append(chunk)
                     yield chunk
             finished = True
+        except Exception as exc:  # the worker's body generator failed: show its frames
+            errorpage.trim_internal(exc)
+            raise
         finally:
             if not finished:
                 await self.raw.aclose()  # stop the producer (an AI stream), like a client leaving

@@ -4,9 +4,11 @@ import asyncio
 import json
 import textwrap
 import traceback
+from pathlib import Path
 
 import pytest
 
+import emulator
 from emulator.config import ConfigError
 from emulator.sdk import Request
 from emulator.testing import load_worker
@@ -61,6 +63,12 @@ class Default(WorkerEntrypoint):
 
             self.ctx.wait_until(background("after stream", gate=gate))
             return Response(body())
+        if path == "/stream-fails":
+            async def broken():
+                yield "first"
+                raise OSError("the body generator broke")
+
+            return Response(broken())
         if path == "/fail":
             helper_that_fails()
         if path == "/log":
@@ -195,7 +203,22 @@ async def test_worker_exception_is_raised_with_the_workers_traceback(project):
         frames = traceback.extract_tb(info.value.__traceback__)
         names = [frame.name for frame in frames]
         assert names[-2:] == ["fetch", "helper_that_fails"]
-        assert not any("emulator/worker.py" in frame.filename for frame in frames)
+        package = str(Path(emulator.__file__).parent) + "/"
+        assert [f.name for f in frames if f.filename.startswith(package)] == []
+
+
+async def test_streamed_body_failure_is_raised_with_the_workers_frames(project):
+    async with load_worker(project) as worker:
+        response = await worker.fetch("/stream-fails")
+        chunks = []
+        with pytest.raises(OSError, match="body generator broke") as info:
+            async for chunk in response.iter_bytes():
+                chunks.append(chunk)
+        assert chunks == [b"first"]
+        frames = traceback.extract_tb(info.value.__traceback__)
+        assert frames[-1].name == "broken"
+        package = str(Path(emulator.__file__).parent) + "/"
+        assert [f.name for f in frames if f.filename.startswith(package)] == []
 
 
 async def test_raise_errors_false_gives_the_dev_error_page(project):
