@@ -10,13 +10,13 @@ Templates belong to the served weights: `prompt_format()` is the GGUF's own
 `tokenizer.chat_template` (ChatML for the stand-in), or None when the file has none
 (the binding then uses the catalogue's format, e.g. Llama-2-chat).
 
-Concurrency: a `Llama` object is not thread-safe, so each engine owns one worker thread
-that loads the model on first use and runs one generation at a time, off the event loop;
-requests queue FIFO (`queue.Queue`). Tokens travel to the caller's loop with
-`call_soon_threadsafe`. Closing the async generator (the HTTP client went away) sets a
-flag the token loop checks before each token, and `aclose()` returns once it stopped
-(a prompt batch already being evaluated finishes first: llama.cpp cannot interrupt it);
-a request still waiting in the queue is simply dropped.
+Concurrency: a `Llama` object is not thread-safe, so each engine owns one worker
+thread (`llamacpp_worker`) that loads the model on first use and runs one generation at
+a time, off the event loop; requests queue FIFO (`queue.Queue`). Tokens travel to the
+caller's loop with `call_soon_threadsafe`. Closing the async generator (the HTTP client
+went away) sets a flag the token loop checks before each token, and `aclose()` returns
+once it stopped (a prompt batch already being evaluated finishes first: llama.cpp cannot
+interrupt it); a request still waiting in the queue is simply dropped.
 
 How a `GenerationRequest` maps onto llama.cpp (`Llama.generate` and its sampler chain;
 the sampling fields follow Cloudflare's text-generation schema, seed 004):
@@ -42,7 +42,7 @@ frequency_penalty   `frequency_penalty`           None -> 0 (off)
 presence_penalty    `presence_penalty`            None -> 0 (off)
 seed                sampler `dist` seed           `seed % (2**32 - 1)` (0xFFFFFFFF means "random"
                                                   to llama.cpp); None -> a fresh random seed
-stop                matched on the decoded text   the stop string and what follows is dropped;
+stop                `stops.StopMatcher` on text   the stop string and what follows is dropped;
                                                   text that may begin a stop is held back
                                                   until decided; end-of-generation tokens
                                                   (EOS/EOT) always stop
@@ -258,6 +258,8 @@ def create(route: Route) -> LlamaCppEngine:
         if options.get(key) is None:
             continue
         try:
+            if isinstance(options[key], bool):  # a bare `n_ctx` flag in a route spec
+                raise ValueError
             kwargs[key] = int(options[key])
         except (TypeError, ValueError):
             raise ValueError(

@@ -15,7 +15,7 @@ from bindings.ai.engines.base import GenerationRequest, Usage
 from bindings.ai.engines.gguf import GgufError, GgufInfo, bundled_gguf, read_metadata
 from bindings.ai.engines.llamacpp import DEFAULT_TEMPERATURE, LlamaCppEngine, create, sampling
 from bindings.ai.errors import AiError
-from bindings.ai.routing import Route
+from bindings.ai.routing import Route, parse_route
 
 MODEL = "@hf/thebloke/llama-2-13b-chat-awq"
 llama = pytest.mark.llama
@@ -120,7 +120,9 @@ def test_bad_route_options_are_rejected():
         create(Route(model=MODEL, engine="llamacpp", options={"n_ctx": "big"}))
     with pytest.raises(ValueError, match="n_ctx must be >= 1"):
         create(Route(model=MODEL, engine="llamacpp", options={"n_ctx": 0}))
-    assert create(Route(model=MODEL, engine="llamacpp", options={"n_ctx": "256"})).n_ctx == 256
+    with pytest.raises(ValueError, match="n_ctx must be an integer, got True"):
+        create(parse_route(f"{MODEL}=llamacpp:n_ctx"))
+    assert create(parse_route(f"{MODEL}=llamacpp:n_ctx=256")).n_ctx == 256
 
 
 def test_stand_in_metadata_and_template_are_its_own_chatml():
