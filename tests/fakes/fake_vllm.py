@@ -14,7 +14,8 @@ Written from vLLM's own sources (read, not copied):
   releases flat `{"object": "error", "message", "type", "param", "code"}`), 404
   "The model `x` does not exist.", and the context-length 400 "This model's maximum
   context length is N tokens. However, you requested M tokens (...)".
-- `/health` (200, empty body) and `/v1/models` (`{"object": "list", "data": [{"id", ...}]}`).
+- `/health` (200, empty body), `/v1/models` (`{"object": "list", "data": [{"id", ...}]}`)
+  and `/tokenize` (`{"model", "prompt"}` -> `{"count", "max_model_len", "tokens"}`).
 
 The tokenizer is whitespace words; replies are scripted. Knobs (attributes) script
 failures, and counters record what happened (requests received, disconnects).
@@ -56,6 +57,7 @@ class FakeVllm:
     requests: list[dict[str, Any]] = field(default_factory=list)
     peers: list[int] = field(default_factory=list)  # client port of each completion request
     disconnects: int = 0
+    tokenize_calls: int = 0
     completed: int = 0
     active: int = 0
     tokens_sent: int = 0
@@ -66,11 +68,23 @@ class FakeVllm:
                 Route("/health", self.health),
                 Route("/v1/models", self.list_models),
                 Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/tokenize", self.tokenize, methods=["POST"]),
             ]
         )
 
     async def health(self, request: Request) -> Response:
         return Response(status_code=self.health_status)
+
+    async def tokenize(self, request: Request) -> Response:
+        """vLLM's `POST /tokenize` (`TokenizeCompletionRequest` -> `count`, `tokens`)."""
+        self.tokenize_calls += 1
+        body = await request.json()
+        if "prompt" not in body:
+            return self.error(400, "Field required: prompt", "BadRequestError", "prompt")
+        tokens = list(range(len(str(body["prompt"]).split())))
+        return JSONResponse(
+            {"count": len(tokens), "max_model_len": self.max_model_len, "tokens": tokens}
+        )
 
     async def list_models(self, request: Request) -> Response:
         now = int(time.time())

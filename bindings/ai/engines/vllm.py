@@ -108,6 +108,7 @@ class VllmEngine:
         self._owns_client = client is None
         self._hints: dict[str, str] = {}
         self._models: dict[str, str] = {}  # replica URL -> model id it serves (discovered)
+        self._tokenizers: dict[str, str | None] = {}  # replica URL -> working tokenize kind
         self.loras: dict[str, str] = dict(route.options.get("loras") or {})
 
     def describe(self, model: str) -> str:
@@ -177,7 +178,43 @@ class VllmEngine:
                     usage = event["usage"]
             else:
                 raise http_errors.malformed(endpoint, "the stream ended before `data: [DONE]`")
+        if usage is None:  # a server that ignores include_usage: count the prompt ourselves
+            usage = {
+                "prompt_tokens": await self.count_tokens(url, model, request.prompt),
+                "completion_tokens": chunks,
+            }
         yield _usage(usage, chunks, endpoint)
+
+    async def count_tokens(self, url: str, model: str, prompt: str) -> int:
+        """The prompt's token count from the server's tokenizer endpoint; 0 if it has none.
+
+        Tried in order, and the one that answers remembered per replica: vLLM's
+        `POST /tokenize {model, prompt}` -> `count`, llama.cpp's `POST /tokenize {content}`
+        -> `tokens`, llama-cpp-python's `POST /extras/tokenize/count {input}` -> `count`.
+        """
+        known = self._tokenizers.get(url, "")
+        if known is None:
+            return 0
+        timeout = float(self.route.options.get("health_timeout", 3.0))
+        for kind in [known] if known else list(_TOKENIZERS):
+            path, body = _TOKENIZERS[kind](model, prompt)
+            try:
+                answer = await self._client.post(f"{url}{path}", json=body, timeout=timeout)
+                data = answer.json() if answer.status_code == 200 else None
+                count = data.get("count") if isinstance(data, dict) else None
+                if (
+                    count is None
+                    and isinstance(data, dict)
+                    and isinstance(data.get("tokens"), list)
+                ):
+                    count = len(data["tokens"])
+            except (httpx.HTTPError, ValueError):
+                continue
+            if isinstance(count, int):
+                self._tokenizers[url] = kind
+                return count
+        self._tokenizers[url] = None
+        return 0
 
     async def served_model(self, url: str) -> str:
         """The model name to send: the route's `served_model`, else what `/v1/models` lists."""
@@ -229,10 +266,19 @@ class VllmEngine:
             await self._client.aclose()
 
 
-def _usage(usage: dict[str, Any] | None, chunks: int, url: str) -> Usage:
-    if usage is None:
-        # A server that ignores include_usage: one streamed chunk per token is the norm.
-        return Usage(prompt_tokens=0, completion_tokens=chunks)
+#: tokenizer endpoints of OpenAI-compatible servers: kind -> (model, prompt) -> (path, body).
+_TOKENIZERS: dict[str, Any] = {
+    "vllm": lambda model, prompt: ("/tokenize", {"model": model, "prompt": prompt}),
+    "llama.cpp": lambda model, prompt: ("/tokenize", {"content": prompt}),
+    "llama-cpp-python": lambda model, prompt: (
+        "/extras/tokenize/count",
+        {"model": model, "input": prompt},
+    ),
+}
+
+
+def _usage(usage: dict[str, Any], chunks: int, url: str) -> Usage:
+    # Without a usage frame, one streamed chunk per token is the norm (vLLM, llama.cpp).
     try:
         return Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
     except (TypeError, ValueError):

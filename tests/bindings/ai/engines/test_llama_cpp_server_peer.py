@@ -103,8 +103,9 @@ async def test_generates_through_the_vllm_engine_with_the_served_model_discovere
     assert await eng.served_model(peer_url) == ALIAS
     await eng.close()
     assert text.strip()
-    # llama_cpp.server sends no usage frame: one counted chunk per token
+    # llama_cpp.server sends no usage frame: chunks are counted, the prompt tokenized
     assert 1 <= usage.completion_tokens <= 12
+    assert usage.prompt_tokens > 5
 
 
 async def test_greedy_is_deterministic_and_max_tokens_is_honoured(peer_url):

@@ -241,12 +241,36 @@ async def test_stream_cut_before_done_is_an_error_not_a_silent_truncation(fake, 
     assert info.value.code == 3043 and "[DONE]" in str(info.value)
 
 
-async def test_usage_falls_back_to_counted_chunks(fake, server):
+async def test_without_a_usage_frame_chunks_are_counted_and_the_prompt_tokenized(fake, server):
     fake.no_usage = True
     engine = engine_for(server.url)
-    _, usage = await collect(engine, req())
+    _, usage = await collect(engine, req("one two three four"))
+    _, again = await collect(engine, req("five six"))
     await engine.close()
-    assert usage == Usage(0, len(fake.reply.split()))
+    assert usage == Usage(4, len(fake.reply.split()))
+    assert again.prompt_tokens == 2 and fake.tokenize_calls == 2
+
+
+async def test_a_server_without_usage_or_tokenizer_reports_zero_prompt_tokens():
+    frame = b'data: {"choices": [{"index": 0, "text": "hi"}]}\n\ndata: [DONE]\n\n'
+    paths = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.url.path == "/v1/completions":
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=frame)
+        return httpx.Response(404, json={"detail": "Not Found"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    engine = create(
+        Route(MODEL, "vllm", urls=("http://gpu:8000",), served_model=SERVED), client=client
+    )
+    first = await collect(engine, req())
+    second = await collect(engine, req())
+    await client.aclose()
+    assert first == second == ("hi", Usage(0, 1))
+    # every known tokenizer route tried once, then not again for this replica
+    assert paths.count("/tokenize") == 2 and paths.count("/extras/tokenize/count") == 1
 
 
 async def test_connection_refused_names_the_url_and_how_to_start_vllm():
