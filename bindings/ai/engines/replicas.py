@@ -63,6 +63,14 @@ class ReplicaSet:
     def urls(self) -> list[str]:
         return [r.url for r in self.replicas]
 
+    def label(self) -> str:
+        """`http://a` or `2 replicas: http://a, http://b (down)` for banners."""
+        if len(self.replicas) == 1:
+            return self.replicas[0].url
+        now = self._clock()
+        urls = ", ".join(r.url + (" (down)" if r.is_down(now) else "") for r in self.replicas)
+        return f"{len(self.replicas)} replicas: {urls}"
+
     def order(self) -> list[Replica]:
         """Replicas in the order a new request should try them."""
         now = self._clock()

@@ -121,8 +121,7 @@ class TgiEngine:
         self.loras: dict[str, str] = dict(route.options.get("loras") or {})
 
     def describe(self, model: str) -> str:
-        urls = self.replicas.urls
-        where = urls[0] if len(urls) == 1 else f"{len(urls)} replicas: {', '.join(urls)}"
+        where = self.replicas.label()
         known = next((i.get("model_id") for i in self._info.values() if i.get("model_id")), None)
         return f"tgi {where} ({self.route.served_model or known or 'model per /info'})"
 

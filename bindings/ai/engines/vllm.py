@@ -114,8 +114,7 @@ class VllmEngine:
     def describe(self, model: str) -> str:
         discovered = next(iter(self._models.values()), None)
         served = self.route.served_model or discovered or "served model discovered via /v1/models"
-        urls = self.replicas.urls
-        where = urls[0] if len(urls) == 1 else f"{len(urls)} replicas: {', '.join(urls)}"
+        where = self.replicas.label()
         return f"vllm {where} ({served})"
 
     def prompt_format(self, model: str) -> PromptFormat | None:

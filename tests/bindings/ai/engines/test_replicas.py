@@ -235,3 +235,10 @@ async def test_a_connect_timeout_fails_over_too():
         await run(engine)
     await client.aclose()
     assert info.value.code == 3007 and "all 2 replicas are unreachable" in str(info.value)
+
+
+def test_label_marks_down_replicas():
+    replicas = ReplicaSet(["http://a", "http://b"])
+    replicas.mark_down(replicas.replicas[1], "refused")
+    assert replicas.label() == "2 replicas: http://a, http://b (down)"
+    assert ReplicaSet(["http://a"]).label() == "http://a"
