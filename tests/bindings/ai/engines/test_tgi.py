@@ -306,3 +306,20 @@ async def test_bad_input_surfaces_on_iteration_not_on_the_call():
         await anext(stream)
     await engine.close()
     assert info.value.code == 5006
+
+
+async def test_replicas_fail_over_from_a_dead_tgi(fake, server):
+    dead = f"http://127.0.0.1:{free_port()}"
+    engine = engine_for(dead, server.url)
+    engine.replicas.replicas[1].in_flight = 1  # so the dead one is tried first
+    text, _ = await collect(engine, req())
+    engine.replicas.replicas[1].in_flight = 0
+    health = await engine.health()
+    await engine.close()
+    assert text == fake.reply
+    assert engine.replicas.replicas[0].failures >= 1
+    assert (
+        health.ok
+        and "1/2 replicas up" in health.detail
+        and "text-generation-launcher" in health.detail
+    )
