@@ -5,9 +5,16 @@ that need other settings (tiny context, tiny queue, close) build their own.
 """
 
 import asyncio
+import json
+import os
+import socket
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bindings.ai.engines import create_engine
@@ -367,3 +374,63 @@ async def test_weights_that_do_not_load_are_an_ai_error_and_unhealthy(tmp_path):
         assert not health.ok and "could not load" in health.detail
     finally:
         await broken.close()
+
+
+# --- end to end: `edge dev` on the chat example, no configuration ------------------------
+
+CHAT_EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "workers" / "chat"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@llama
+@pytest.mark.e2e
+def test_edge_dev_answers_the_chat_example_with_the_stand_in(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    edge = Path(sys.executable).with_name("edge")
+    output = tmp_path / "dev.log"
+    with output.open("w") as log_file:
+        proc = subprocess.Popen(
+            [str(edge), "dev", str(CHAT_EXAMPLE), "--port", str(port), "--no-api",
+             "--no-reload"],
+            stdout=log_file, stderr=subprocess.STDOUT,
+            env={**os.environ, "COLUMNS": "200"},  # the banner's table, unwrapped
+        )
+    try:
+        with httpx.Client(timeout=120) as client:
+            for _ in range(300):  # ready once an unknown path answers 404 (bounded: ~60 s)
+                try:
+                    if client.get(f"{base}/ready-check").status_code == 404:
+                        break
+                except httpx.TransportError:
+                    assert proc.poll() is None, output.read_text()
+                    time.sleep(0.2)
+            messages = [{"role": "user", "content": "Say hello."}]
+            reply = client.post(f"{base}/", json={"messages": messages, "max_tokens": 8})
+            assert reply.status_code == 200, reply.text
+            body = reply.json()
+            assert body["response"].strip()
+            assert 0 < body["usage"]["completion_tokens"] <= 8
+            with client.stream("POST", f"{base}/stream",
+                               json={"messages": messages, "max_tokens": 8}) as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = [line for line in stream.iter_lines() if line.startswith("data: ")]
+        assert lines[-1] == "data: [DONE]"
+        frames = [json.loads(line[6:]) for line in lines[:-1]]
+        assert sum(1 for f in frames if f.get("response")) > 1  # token by token
+        assert frames[-1]["usage"]["completion_tokens"] <= 8
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    log = output.read_text()
+    assert "@hf/thebloke/llama-2-13b-chat-awq → llama.cpp: SmolLM2-135M-Instruct (stand-in)" in log
+    assert "llama.cpp: loading SmolLM2-135M-Instruct (stand-in)" in log
