@@ -138,14 +138,14 @@ class _Reader:
         self.pos += struct.calcsize(fmt)
         return value
 
-    def string(self, decode: bool = True) -> str:
+    def string(self) -> str:
         length = self.take("<Q")
         end = self.pos + length
         if end > len(self.buf):
             raise ValueError("string runs past the end of the file")
-        data = self.buf[self.pos : end] if decode else b""
+        data = self.buf[self.pos : end]
         self.pos = end
-        return data.decode("utf-8") if decode else ""
+        return data.decode("utf-8")
 
     def strings(self, n: int, *, keep: bool) -> list[str] | None:
         # Vocabularies and merge lists hold ~50k strings: a tight loop, skipping when unwanted.
