@@ -302,18 +302,22 @@ async def main(args) -> None:
     short = args.rpm_tokens
     prompts = [prompt_for(engine, 100 + i) for i in range(total)]
 
-    started = time.perf_counter()
-    for prompt in prompts:
-        raw_stream(llm, prompt, short, params)
-    raw_rpm = total / (time.perf_counter() - started) * 60
+    def raw_block() -> float:
+        started = time.perf_counter()
+        for prompt in prompts:
+            raw_stream(llm, prompt, short, params)
+        return time.perf_counter() - started
 
     async def client(index: int) -> None:
         for j in range(per_client):
             await engine_stream(engine, prompts[index * per_client + j], short)
 
+    # Raw before and after the engine, so a machine getting busier or quieter evens out.
+    raw_seconds = raw_block()
     started = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(args.clients)))
     engine_rpm = total / (time.perf_counter() - started) * 60
+    raw_rpm = 2 * total / (raw_seconds + raw_block()) * 60
     print(f"\nrequests/minute ({total} requests of {short} tokens): raw back to back "
           f"{raw_rpm:.0f}; engine with {args.clients} concurrent clients {engine_rpm:.0f} "
           f"(ratio {engine_rpm / raw_rpm:.3f})")
