@@ -259,7 +259,9 @@ class Generation:
         finally:
             tokens_iter.close()
         if not stopped and not job.cancel.is_set():
-            tail = stops.flush(decoder.decode(b"", final=True))
+            # Bytes still pending are a character the token budget cut in half: not text,
+            # so they are dropped rather than sent as U+FFFD.
+            tail = stops.flush("")
             if tail:
                 job.send(tail)
         return generated

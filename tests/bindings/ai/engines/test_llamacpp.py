@@ -239,6 +239,22 @@ async def test_multibyte_characters_split_across_tokens_arrive_whole(engine, voc
 
 
 @llama
+async def test_a_character_cut_by_max_tokens_is_dropped_not_sent_broken(engine):
+    prompt = chat(engine, "Say 你好世界 and 🎉🎉 three times")
+    full = await text_of(engine, request(prompt, temperature=0, max_tokens=40))
+    assert any(ord(ch) > 0x7F for ch in full)
+    previous, absorbed = None, 0
+    for budget in range(1, 41):
+        text = await text_of(engine, request(prompt, temperature=0, max_tokens=budget))
+        assert "\ufffd" not in text and full.startswith(text)
+        if text == previous:  # the last token held only part of a character
+            absorbed += 1
+            break
+        previous = text
+    assert absorbed  # some budget did end inside a character
+
+
+@llama
 async def test_closing_the_stream_stops_generation_at_the_next_token(engine):
     stream = engine.generate(request(chat(engine, "Tell me a very long story."),
                                      max_tokens=1000, temperature=0.8, seed=3))
