@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the vLLM and TGI engines: the pooled client and SSE reading.
+"""HTTP plumbing shared by the vLLM and TGI engines: the base engine, the pooled client
+and SSE reading.
 
 Server-sent events as both servers write them (WHATWG SSE: `data:` lines, blank line
 between events, `:` comments): vLLM's `serving_completion.py` ends its stream with
@@ -18,9 +19,53 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
+from bindings.ai.engines.base import PromptFormat
+from bindings.ai.engines.replicas import ReplicaSet
+from bindings.ai.routing import Route
 
 DONE = object()  # yielded once when a stream ends with `data: [DONE]`
 DRAIN_TIMEOUT = 0.25
+
+
+class HttpEngine:
+    """What every engine over an HTTP backend has: replicas with failover backoff, one
+    pooled client (injectable: tests, a shared pool), LoRA name mapping, start hints for
+    dead replicas, and templates chosen by the route or the catalogue, never by us."""
+
+    name: str
+
+    def __init__(self, route: Route, urls: list[str], client: httpx.AsyncClient | None) -> None:
+        self.route = route
+        self.replicas = ReplicaSet(
+            urls,
+            backoff=float(route.options.get("retry_backoff", 1.0)),
+            max_backoff=float(route.options.get("retry_max_backoff", 30.0)),
+        )
+        self._client = client or make_client(route.options)
+        self._owns_client = client is None
+        self._hints: dict[str, str] = {}
+        self.loras: dict[str, str] = dict(route.options.get("loras") or {})
+
+    def prompt_format(self, model: str) -> PromptFormat | None:
+        # The backend's weights are unknown to us: the route's override or the catalogue decides.
+        if not self.route.prompt_format or self.route.prompt_format == "gguf":
+            return None
+        from bindings.ai.templates import get_format
+
+        return get_format(self.route.prompt_format)
+
+    def hint(self, url: str) -> str:
+        """How to start this replica's server (cached: it is passed along on every call)."""
+        hint = self._hints.get(url)
+        if hint is None:
+            hint = self._hints[url] = http_errors.start_hint(
+                self.name, url, self.route.served_model
+            )
+        return hint
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
 
 
 def make_client(

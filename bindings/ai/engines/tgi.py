@@ -49,9 +49,9 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
-from bindings.ai.engines.http_backend import DONE, failing, get_json, make_client, sse_events
-from bindings.ai.engines.replicas import Replica, ReplicaSet, summarize
+from bindings.ai.engines.base import GenerationRequest, Health, Usage
+from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
+from bindings.ai.engines.replicas import Replica, summarize
 from bindings.ai.errors import AiError, bad_input, context_exceeded
 from bindings.ai.routing import Route
 
@@ -101,43 +101,19 @@ def _finite(value: float) -> float:
     return value
 
 
-class TgiEngine:
+class TgiEngine(HttpEngine):
     """See the module docstring. `client` is injectable (tests, a shared pool)."""
 
     name = "tgi"
 
     def __init__(self, route: Route, *, client: httpx.AsyncClient | None = None) -> None:
-        self.route = route
-        urls = [u.rstrip("/") for u in route.urls] or [DEFAULT_URL]
-        self.replicas = ReplicaSet(
-            urls,
-            backoff=float(route.options.get("retry_backoff", 1.0)),
-            max_backoff=float(route.options.get("retry_max_backoff", 30.0)),
-        )
-        self._client = client or make_client(route.options)
-        self._owns_client = client is None
-        self._hints: dict[str, str] = {}
+        super().__init__(route, [u.rstrip("/") for u in route.urls] or [DEFAULT_URL], client)
         self._info: dict[str, dict[str, Any]] = {}  # replica URL -> /info
-        self.loras: dict[str, str] = dict(route.options.get("loras") or {})
 
     def describe(self, model: str) -> str:
         where = self.replicas.label()
         known = next((i.get("model_id") for i in self._info.values() if i.get("model_id")), None)
         return f"tgi {where} ({self.route.served_model or known or 'model per /info'})"
-
-    def prompt_format(self, model: str) -> PromptFormat | None:
-        if not self.route.prompt_format or self.route.prompt_format == "gguf":
-            return None
-        from bindings.ai.templates import get_format
-
-        return get_format(self.route.prompt_format)
-
-    def hint(self, url: str) -> str:
-        """How to start this replica's server (cached: it is passed along on every call)."""
-        hint = self._hints.get(url)
-        if hint is None:
-            hint = self._hints[url] = http_errors.start_hint("tgi", url, self.route.served_model)
-        return hint
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
         try:
@@ -223,10 +199,6 @@ class TgiEngine:
         info = await self.info(url)
         limit = info.get("max_input_tokens", info.get("max_input_length"))
         return f"serving {info.get('model_id', '?')}, max_input_tokens {limit}"
-
-    async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
 
 async def get_json_post(

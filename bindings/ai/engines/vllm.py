@@ -42,9 +42,9 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
-from bindings.ai.engines.http_backend import DONE, failing, get_json, make_client, sse_events
-from bindings.ai.engines.replicas import Replica, ReplicaSet, summarize
+from bindings.ai.engines.base import GenerationRequest, Health, Usage
+from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
+from bindings.ai.engines.replicas import Replica, summarize
 from bindings.ai.errors import AiError, bad_input
 from bindings.ai.routing import Route
 
@@ -95,42 +95,21 @@ def base_url(url: str) -> str:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-class VllmEngine:
+class VllmEngine(HttpEngine):
     """See the module docstring. `client` is injectable (tests, a shared pool)."""
 
     name = "vllm"
 
     def __init__(self, route: Route, *, client: httpx.AsyncClient | None = None) -> None:
-        self.route = route
-        urls = [base_url(u) for u in route.urls] or [DEFAULT_URL]
-        self.replicas = ReplicaSet(urls, **_backoff(route.options))
-        self._client = client or make_client(route.options)
-        self._owns_client = client is None
-        self._hints: dict[str, str] = {}
+        super().__init__(route, [base_url(u) for u in route.urls] or [DEFAULT_URL], client)
         self._models: dict[str, str] = {}  # replica URL -> model id it serves (discovered)
         self._tokenizers: dict[str, str | None] = {}  # replica URL -> working tokenize kind
-        self.loras: dict[str, str] = dict(route.options.get("loras") or {})
 
     def describe(self, model: str) -> str:
         discovered = next(iter(self._models.values()), None)
         served = self.route.served_model or discovered or "served model discovered via /v1/models"
         where = self.replicas.label()
         return f"vllm {where} ({served})"
-
-    def prompt_format(self, model: str) -> PromptFormat | None:
-        # The backend's weights are unknown to us: the route's override or the catalogue decides.
-        if not self.route.prompt_format or self.route.prompt_format == "gguf":
-            return None
-        from bindings.ai.templates import get_format
-
-        return get_format(self.route.prompt_format)
-
-    def hint(self, url: str) -> str:
-        """How to start this replica's server (cached: it is passed along on every call)."""
-        hint = self._hints.get(url)
-        if hint is None:
-            hint = self._hints[url] = http_errors.start_hint("vllm", url, self.route.served_model)
-        return hint
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
         try:
@@ -260,10 +239,6 @@ class VllmEngine:
             raise AiError(3043, f"serves {', '.join(map(str, ids))}, not {served}")
         return f"serving {served or (ids[0] if ids else 'no model')}"
 
-    async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
 
 #: tokenizer endpoints of OpenAI-compatible servers: kind -> (model, prompt) -> (path, body).
 _TOKENIZERS: dict[str, Any] = {
@@ -283,9 +258,3 @@ def _usage(usage: dict[str, Any], chunks: int, url: str) -> Usage:
     except (TypeError, ValueError):
         raise http_errors.malformed(url, f"usage is not token counts: {usage!r}") from None
 
-
-def _backoff(options: dict[str, Any]) -> dict[str, float]:
-    return {
-        "backoff": float(options.get("retry_backoff", 1.0)),
-        "max_backoff": float(options.get("retry_max_backoff", 30.0)),
-    }
