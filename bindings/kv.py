@@ -13,13 +13,12 @@ Storage: `<state>/v3/kv/<namespace id>/kv.sqlite`.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from bindings.storage import SqliteFile, safe_name, shared_db
+from bindings.storage import SqliteFile, decode_cursor, encode_cursor, safe_name, shared_db
 from emulator.config import BindingSpec
 from emulator.sdk.attrdict import AttrDict, wrap
 
@@ -152,7 +151,7 @@ class KvNamespace:
             raise KvError(
                 f"Invalid key_count_limit of {limit}. Please specify an integer less than 1001."
             )
-        after = _decode_cursor(opts.get("cursor"))
+        after = _cursor_key(opts.get("cursor"))
         now = int(self._clock())
 
         def query(conn):
@@ -178,7 +177,7 @@ class KvNamespace:
             keys.append(item)
         result: dict[str, Any] = {"keys": keys, "list_complete": complete, "cacheStatus": None}
         if not complete:
-            result["cursor"] = base64.urlsafe_b64encode(rows[-1][0].encode()).decode()
+            result["cursor"] = encode_cursor(rows[-1][0])
         return KvListResult(result)
 
 
@@ -316,14 +315,13 @@ async def _stream(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
         yield data[start : start + size]
 
 
-def _decode_cursor(cursor: Any) -> str:
-    if not cursor:
-        return ""
-    try:
-        return base64.b64decode(str(cursor).encode(), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise KvError(f"Invalid cursor {cursor!r}") from None
-
 
 def _plain(value: Any) -> Any:
     return value.to_py() if isinstance(value, AttrDict) else value
+
+
+def _cursor_key(cursor: Any) -> str:
+    key = decode_cursor(cursor)
+    if key is None:
+        raise KvError(f"Invalid cursor {cursor!r}")
+    return key

@@ -13,7 +13,6 @@ Multipart uploads live in `bindings.r2_multipart`. Not emulated: SSE-C keys.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
@@ -23,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bindings.r2_objects import _HEADER_NAMES, R2Object, R2ObjectBody, _camel
-from bindings.storage import SqliteFile, safe_name, shared_db, transaction
+from bindings.storage import (
+    SqliteFile,
+    decode_cursor,
+    encode_cursor,
+    safe_name,
+    shared_db,
+    transaction,
+)
 from emulator.config import BindingSpec
 from emulator.sdk.attrdict import AttrDict
 
@@ -193,7 +199,7 @@ class R2Bucket:
         unknown = include - {"httpMetadata", "customMetadata"}
         if unknown:
             raise R2Error(f"list: include accepts httpMetadata and customMetadata, got {unknown}")
-        after = max(opts.get("startAfter") or "", _decode_cursor(opts.get("cursor")))
+        after = max(opts.get("startAfter") or "", _cursor_key(opts.get("cursor")))
 
         def scan(conn):
             objects, prefixes, position, truncated = [], [], after, False
@@ -232,7 +238,7 @@ class R2Bucket:
         result: dict[str, Any] = {"objects": objects, "truncated": truncated,
                                   "delimitedPrefixes": prefixes}  # fmt: skip
         if truncated:
-            result["cursor"] = base64.urlsafe_b64encode(position.encode()).decode()
+            result["cursor"] = encode_cursor(position)
         return AttrDict(result)
 
 
@@ -344,10 +350,8 @@ async def _to_bytes(value: Any) -> bytes:
     raise R2Error(f"put: value must be str, bytes or a stream, got {type(value).__name__}")
 
 
-def _decode_cursor(cursor: Any) -> str:
-    if not cursor:
-        return ""
-    try:
-        return base64.b64decode(str(cursor).encode(), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise R2Error(f"list: Invalid cursor {cursor!r}") from None
+def _cursor_key(cursor: Any) -> str:
+    key = decode_cursor(cursor)
+    if key is None:
+        raise R2Error(f"list: Invalid cursor {cursor!r}")
+    return key

@@ -9,6 +9,7 @@ belong to the thread that made them, and serialising writes avoids `database is 
 from __future__ import annotations
 
 import asyncio
+import base64
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -93,3 +94,18 @@ def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T])
 def shared_db(host: Any, key: str, path: Path, schema: str) -> SqliteFile:
     """One `SqliteFile` per path for the whole dev session (kept across hot reloads)."""
     return host.shared(key, lambda: SqliteFile(path, schema))
+
+
+def encode_cursor(position: str) -> str:
+    """A list cursor (KV, R2): the last key returned, opaque to the worker as on Cloudflare."""
+    return base64.urlsafe_b64encode(position.encode()).decode()
+
+
+def decode_cursor(cursor: Any) -> str | None:
+    """The key a cursor from `encode_cursor` stands for: "" for none, None when malformed."""
+    if not cursor:
+        return ""
+    try:
+        return base64.b64decode(str(cursor).encode(), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
