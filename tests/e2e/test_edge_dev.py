@@ -9,95 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.fakes.loopback import free_port
+from tests.support.edge_dev import COMMAND, EdgeDev
+
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workers"
-READY = re.compile(r"Ready on (http://\S+)")
-EDGE = Path(sys.executable).with_name("edge")
-COMMAND = (
-    [str(EDGE)]
-    if EDGE.exists()
-    else [sys.executable, "-c", "from emulator.cli import main; main()"]
-)
-
-
-class EdgeDev:
-    """One `edge dev` process; its combined output is collected by a reader thread."""
-
-    def __init__(self, *args: str, cwd: Path | None = None, api: bool = False) -> None:
-        env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "160", "EDGE_AI_ROUTES": ""}
-        self.proc = subprocess.Popen(
-            [*COMMAND, "dev", *args, "--port", "0", *([] if api else ["--no-api"])],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.url = ""
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-
-    def output(self) -> str:
-        with self._changed:
-            return "".join(self.lines)
-
-    def wait_for(self, pattern: str, *, after: int = 0, timeout: float = 30) -> re.Match:
-        """Wait (bounded) until `pattern` appears in the output past `after` characters."""
-        deadline = time.monotonic() + timeout
-        regex = re.compile(pattern)
-        with self._changed:
-            while True:
-                match = regex.search("".join(self.lines)[after:])
-                if match:
-                    return match
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(f"{pattern!r} never appeared in:\n{''.join(self.lines)}")
-                self._changed.wait(min(remaining, 0.2))
-
-    def start(self) -> EdgeDev:
-        self.url = self.wait_for(READY.pattern).group(1)
-        return self
-
-    def get(self, path: str = "/", **kwargs) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=10, **kwargs)
-
-    def post(self, path: str, **kwargs) -> httpx.Response:
-        return httpx.post(self.url + path, timeout=10, **kwargs)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
-
-
 @pytest.fixture
 def edge_dev():
     procs: list[EdgeDev] = []
@@ -372,13 +297,6 @@ class Default(WorkerEntrypoint):
         return Response.json(out)
 """
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_ai_binding_and_rest_api_on_their_ports(edge_dev, tmp_path):

@@ -1,17 +1,14 @@
 """The same worker answers the same in the harness and under `edge dev` (a subprocess on
 a free loopback port): status, the headers a client sees from the worker, and the body."""
 
-import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from emulator.testing import load_worker
+from tests.support.edge_dev import EdgeDev
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "workers"
 HEADERS = ("content-type", "content-length", "location", "cf-ai-req-id")
@@ -20,48 +17,18 @@ CHAT = {"messages": [{"role": "user", "content": "Say it both ways"}]}
 pytestmark = pytest.mark.e2e
 
 
-def start_dev(folder: Path, *extra: str):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("EDGE_AI_ROUTES", None)
-    edge = Path(sys.executable).with_name("edge")
-    command = [str(edge), "dev", str(folder), "--port", "0", "--no-api", "--no-reload", *extra]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    seen = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(r"Ready on (http://[\d.]+:\d+)", line)
-        if match:
-            return process, match.group(1)
-    process.kill()
-    pytest.fail("edge dev did not start:\n" + "".join(seen))
-
-
-def stop(process):
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 @pytest.fixture(scope="module")
 def hello_server():
-    process, url = start_dev(EXAMPLES / "hello")
-    yield url
-    stop(process)
+    server = EdgeDev(str(EXAMPLES / "hello"), "--no-reload").start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="module")
 def chat_server():
-    process, url = start_dev(EXAMPLES / "chat", "--ai-route", "*=scripted:echo")
-    yield url
-    stop(process)
+    server = EdgeDev(str(EXAMPLES / "chat"), "--no-reload", "--ai-route", "*=scripted:echo")
+    yield server.start().url
+    server.stop()
 
 
 def seen_by_client(status, headers, body):

@@ -6,12 +6,7 @@ that need other settings (tiny context, tiny queue, close) build their own.
 
 import asyncio
 import json
-import os
-import socket
 import struct
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +18,7 @@ from bindings.ai.engines.gguf import GgufError, GgufInfo, bundled_gguf, read_met
 from bindings.ai.engines.llamacpp import DEFAULT_TEMPERATURE, LlamaCppEngine, create, sampling
 from bindings.ai.errors import AiError
 from bindings.ai.routing import Route, parse_route
+from tests.support.edge_dev import EdgeDev
 
 MODEL = "@hf/thebloke/llama-2-13b-chat-awq"
 llama = pytest.mark.llama
@@ -397,35 +393,13 @@ async def test_weights_that_do_not_load_are_an_ai_error_and_unhealthy(tmp_path):
 CHAT_EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "workers" / "chat"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @llama
 @pytest.mark.e2e
-def test_edge_dev_answers_the_chat_example_with_the_stand_in(tmp_path):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    edge = Path(sys.executable).with_name("edge")
-    output = tmp_path / "dev.log"
-    with output.open("w") as log_file:
-        proc = subprocess.Popen(
-            [str(edge), "dev", str(CHAT_EXAMPLE), "--port", str(port), "--no-api",
-             "--no-reload"],
-            stdout=log_file, stderr=subprocess.STDOUT,
-            env={**os.environ, "COLUMNS": "200"},  # the banner's table, unwrapped
-        )
+def test_edge_dev_answers_the_chat_example_with_the_stand_in():
+    server = EdgeDev(str(CHAT_EXAMPLE), "--no-reload").start()
+    base = server.url
     try:
         with httpx.Client(timeout=120) as client:
-            for _ in range(300):  # ready once an unknown path answers 404 (bounded: ~60 s)
-                try:
-                    if client.get(f"{base}/ready-check").status_code == 404:
-                        break
-                except httpx.TransportError:
-                    assert proc.poll() is None, output.read_text()
-                    time.sleep(0.2)
             messages = [{"role": "user", "content": "Say hello."}]
             reply = client.post(f"{base}/", json={"messages": messages, "max_tokens": 8})
             assert reply.status_code == 200, reply.text
@@ -441,12 +415,7 @@ def test_edge_dev_answers_the_chat_example_with_the_stand_in(tmp_path):
         assert sum(1 for f in frames if f.get("response")) > 1  # token by token
         assert frames[-1]["usage"]["completion_tokens"] <= 8
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    log = output.read_text()
+        server.stop()
+    log = server.output()
     assert "@hf/thebloke/llama-2-13b-chat-awq → llama.cpp: SmolLM2-135M-Instruct (stand-in)" in log
     assert "llama.cpp: loading SmolLM2-135M-Instruct (stand-in)" in log
