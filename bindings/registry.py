@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,21 @@ class BindingHost:
     options: dict[str, Any] = field(default_factory=dict)
     _services: dict[str, Any] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
+
+    @classmethod
+    def for_worker(
+        cls, config: WorkerConfig, state_dir: Path, *, ai_routes: Iterable[str] = ()
+    ) -> BindingHost:
+        """The host for one worker: `--ai-route` specs and its folder's `edge.toml`
+        (`ConfigError` when that file is malformed), the keys binding modules read."""
+        from emulator.local_settings import load_local_settings
+
+        options = {
+            "ai_routes": list(ai_routes),
+            "local": load_local_settings(config.root),
+            "root": config.root,
+        }
+        return cls(state_dir=state_dir, options=options)
 
     def shared(self, key: str, factory: Callable[[], Any]) -> Any:
         if key not in self._services:

@@ -169,21 +169,14 @@ class DevServer:
     # --- start / stop ---------------------------------------------------------------
 
     def _host(self, config: WorkerConfig) -> BindingHost:
-        from emulator.local_settings import load_local_settings
-
-        o = self.options
         from bindings.ai.routing import parse_routes
 
+        o = self.options
         parse_routes(list(o.ai_routes))  # a bad --ai-route fails now, with its own message
         state_dir = (
             Path(o.persist_to).resolve() if o.persist_to else config.root / ".wrangler" / "state"
         )
-        options = {
-            "ai_routes": list(o.ai_routes),
-            "local": load_local_settings(config.root),
-            "root": config.root,
-        }
-        return BindingHost(state_dir=state_dir, options=options)
+        return BindingHost.for_worker(config, state_dir, ai_routes=o.ai_routes)
 
     def _watched_files(self, config: WorkerConfig) -> list[Path]:
         from emulator.local_settings import FILENAME

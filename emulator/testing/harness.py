@@ -347,7 +347,6 @@ def load_worker(
     engine object. State goes to `persist_to`, else to a temporary folder.
     Raises `ConfigError` / `WorkerLoadError` as `edge dev` would.
     """
-    from emulator.local_settings import load_local_settings
     from emulator.worker import load_worker as load_module
 
     config = load_config(path, config_file=config_file, env=env)
@@ -359,11 +358,10 @@ def load_worker(
         state_dir = cleanup
     else:
         state_dir = Path(persist_to).resolve()
-    options = {"ai_routes": [], "local": load_local_settings(config.root), "root": config.root}
-    host = BindingHost(state_dir=state_dir, options=options)
+    host = BindingHost.for_worker(config, state_dir)
     service = script = None
     if any(spec.kind == "ai" for spec in config.bindings):
-        service, script = _ai_service(ai, options)
+        service, script = _ai_service(ai, host.options)
         host.shared("ai", lambda: service)  # what bindings.ai.binding.build picks up
     elif ai is not None and not isinstance(ai, AiScript):  # (the plugin always passes one)
         raise ValueError(
