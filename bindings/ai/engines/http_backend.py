@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import PromptFormat
-from bindings.ai.engines.replicas import ReplicaSet
+from bindings.ai.engines.base import Health, PromptFormat
+from bindings.ai.engines.replicas import Replica, ReplicaSet, summarize
 from bindings.ai.routing import Route
 
 DONE = object()  # yielded once when a stream ends with `data: [DONE]`
@@ -62,6 +62,16 @@ class HttpEngine:
                 self.name, url, self.route.served_model
             )
         return hint
+
+    async def health(self) -> Health:
+        return summarize(self.name, await self.health_all())
+
+    async def health_all(self) -> list[Health]:
+        """One `Health` per replica, from the engine's `_probe(replica)`."""
+        return await self.replicas.check(self._probe)
+
+    async def _probe(self, replica: Replica) -> str:
+        raise NotImplementedError
 
     async def close(self) -> None:
         if self._owns_client:

@@ -49,9 +49,9 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import GenerationRequest, Health, Usage
+from bindings.ai.engines.base import GenerationRequest, Usage
 from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
-from bindings.ai.engines.replicas import Replica, summarize
+from bindings.ai.engines.replicas import Replica
 from bindings.ai.errors import AiError, bad_input, context_exceeded
 from bindings.ai.routing import Route
 
@@ -184,14 +184,8 @@ class TgiEngine(HttpEngine):
             raise http_errors.malformed(endpoint, "the stream ended before the final frame")
         yield _usage(final.get("details"), tokens, endpoint)
 
-    async def health(self) -> Health:
-        return summarize("tgi", await self.health_all())
-
-    async def health_all(self) -> list[Health]:
-        """One `Health` per replica: up/down, the model from /info, latency."""
-        return await self.replicas.check(self._probe)
-
     async def _probe(self, replica: Replica) -> str:
+        """One replica for `health_all`: the model from /info; raises when it is down."""
         url, hint = replica.url, self.hint(replica.url)
         timeout = float(self.route.options.get("health_timeout", 3.0))
         await get_json(self._client, f"{url}/health", backend="tgi", hint=hint, timeout=timeout)

@@ -42,9 +42,9 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import GenerationRequest, Health, Usage
+from bindings.ai.engines.base import GenerationRequest, Usage
 from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
-from bindings.ai.engines.replicas import Replica, summarize
+from bindings.ai.engines.replicas import Replica
 from bindings.ai.errors import AiError, bad_input
 from bindings.ai.routing import Route
 
@@ -208,14 +208,8 @@ class VllmEngine(HttpEngine):
             self._models[url] = str(models[0]["id"])
         return self._models[url]
 
-    async def health(self) -> Health:
-        return summarize("vllm", await self.health_all())
-
-    async def health_all(self) -> list[Health]:
-        """One `Health` per replica: up/down, the model it serves, latency."""
-        return await self.replicas.check(self._probe)
-
     async def _probe(self, replica: Replica) -> str:
+        """One replica for `health_all`: the model it serves; raises when it is down."""
         url, hint = replica.url, self.hint(replica.url)
         timeout = float(self.route.options.get("health_timeout", 3.0))
         try:
