@@ -232,12 +232,12 @@ def make_service(path: Path, args):
 
 
 async def main(args) -> None:
-    from llama_cpp import Llama
+    from bindings.ai.engines.llama_load import new_llama
 
     path = Path(args.gguf) if args.gguf else bundled_gguf()
     engine = LlamaCppEngine(None if args.gguf is None else path, n_ctx=args.n_ctx,
                             n_threads=args.threads)
-    llm = Llama(model_path=str(path), n_ctx=args.n_ctx, n_threads=args.threads,
+    llm = new_llama(model_path=str(path), n_ctx=args.n_ctx, n_threads=args.threads,
                 n_batch=engine.n_batch, verbose=False)
     service = make_service(path, args)
     params = sampling(GenerationRequest(model="bench", prompt="", temperature=0))

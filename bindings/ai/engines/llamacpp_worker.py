@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bindings.ai.engines.base import GenerationRequest, Usage
+from bindings.ai.engines.llama_load import new_llama
 from bindings.ai.engines.stops import StopMatcher
 from bindings.ai.errors import AiError, context_exceeded, internal, out_of_capacity
 
@@ -128,7 +129,7 @@ class Worker:
     def _load(self) -> Any:
         engine = self.engine
         try:
-            from llama_cpp import Llama
+            import llama_cpp  # noqa: F401
         except ImportError as exc:
             raise internal(
                 "the llama.cpp engine needs llama-cpp-python (pip install llama-cpp-python): "
@@ -143,7 +144,7 @@ class Worker:
         log.info("llama.cpp: loading %s (%.0f MB, n_ctx=%d) ...", engine.label, size_mb, n_ctx)
         started = time.perf_counter()
         try:
-            llm = Llama(
+            llm = new_llama(
                 model_path=str(engine.path),
                 n_ctx=n_ctx,
                 n_batch=min(engine.n_batch, n_ctx),

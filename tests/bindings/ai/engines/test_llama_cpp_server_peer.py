@@ -11,6 +11,7 @@ import importlib.resources
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -34,8 +35,7 @@ def peer_url(tmp_path_factory):
     port = free_port()
     command = [
         sys.executable,
-        "-m",
-        "llama_cpp.server",
+        str(Path(__file__).parents[3] / "fakes" / "llama_server.py"),
         "--model",
         str(gguf),
         "--host",
