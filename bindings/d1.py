@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bindings.storage import SqliteFile, safe_name, shared_db, transaction
+from bindings.storage import SqliteFile, binding_path, shared_db, transaction
 from emulator.config import BindingSpec
 from emulator.sdk.attrdict import AttrDict
 
@@ -137,7 +137,8 @@ def build(spec: BindingSpec, host: Any) -> D1Database:
     """`env.<binding>`: `database_id` (else `database_name`, else the binding name)."""
     options = spec.options
     database_id = options.get("database_id") or options.get("database_name") or spec.name
-    path = host.state_dir / "v3" / "d1" / f"{safe_name(database_id)}.sqlite"
+    binding_path(host, spec, "v3", "d1", database_id)  # the id alone must be a plain name
+    path = binding_path(host, spec, "v3", "d1", f"{database_id}.sqlite")
     return D1Database(shared_db(host, f"d1:{path}", path, ""), database_id)
 
 

@@ -18,7 +18,13 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from bindings.storage import SqliteFile, decode_cursor, encode_cursor, safe_name, shared_db
+from bindings.storage import (
+    SqliteFile,
+    binding_path,
+    decode_cursor,
+    encode_cursor,
+    shared_db,
+)
 from emulator.config import BindingSpec
 from emulator.sdk.attrdict import AttrDict, wrap
 
@@ -207,7 +213,7 @@ class KvListResult(AttrDict):
 def build(spec: BindingSpec, host: Any) -> KvNamespace:
     """`env.<binding>`: the namespace `id` (or the binding name when there is none)."""
     namespace_id = spec.options.get("id") or spec.name
-    path = host.state_dir / "v3" / "kv" / safe_name(namespace_id) / "kv.sqlite"
+    path = binding_path(host, spec, "v3", "kv", namespace_id, "kv.sqlite")
     db = shared_db(host, f"kv:{path}", path, SCHEMA)
     return KvNamespace(db, namespace_id)
 

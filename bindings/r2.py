@@ -18,15 +18,14 @@ import json
 import uuid
 from collections.abc import AsyncIterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bindings.r2_objects import _HEADER_NAMES, R2Object, R2ObjectBody, _camel
 from bindings.storage import (
     SqliteFile,
+    binding_path,
     decode_cursor,
     encode_cursor,
-    safe_name,
     shared_db,
     transaction,
 )
@@ -245,7 +244,7 @@ class R2Bucket:
 def build(spec: BindingSpec, host: Any) -> R2Bucket:
     """`env.<binding>`: the bucket `bucket_name` (or the binding name when there is none)."""
     bucket = spec.options.get("bucket_name") or spec.name
-    folder: Path = host.state_dir / "v3" / "r2" / safe_name(bucket)
+    folder = binding_path(host, spec, "v3", "r2", bucket)
     from bindings.r2_multipart import SCHEMA as UPLOADS
 
     db = shared_db(host, f"r2:{folder}", folder / "index.sqlite", SCHEMA + UPLOADS)

@@ -2,6 +2,7 @@
 
 Each store lives under the emulator's state folder (`.wrangler/state` or `--persist-to`),
 in a `v3/<kind>/...` layout like Miniflare's, so deleting that folder resets everything.
+Every path built from user data goes through `state_path`, which proves it stays inside.
 One worker thread per database file runs every query in order: `sqlite3` connections
 belong to the thread that made them, and serialising writes avoids `database is locked`.
 """
@@ -73,10 +74,63 @@ class SqliteFile:
         self._executor.shutdown(wait=True)
 
 
-def safe_name(name: str) -> str:
-    """A namespace id / bucket name as one path component (no separators, no `..`)."""
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    return cleaned.strip(".") or "_"
+class StatePathError(ValueError):
+    """A name from user data that cannot become a path under the state folder; the
+    message names the offending value."""
+
+
+#: The longest file name ext4, APFS, NTFS and tmpfs all accept, in bytes.
+MAX_NAME_BYTES = 255
+
+
+def state_path(root: Path, *parts: str) -> Path:
+    """`root/part/part/...`, proven to stay inside `root`: THE way to turn user data into
+    a path (bucket names, namespace and database ids, Durable Object ids, static asset
+    paths, CLI arguments). Never join user data onto a path any other way.
+
+    Each part is ONE file name; split a relative path yourself first, e.g.
+    `state_path(assets_dir, *url_path.split("/"))` for a static asset. Raises
+    `StatePathError`, naming the offending value, for: a non-string, "", "." or "..",
+    a part holding "/" or "\\" (so no absolute part either), NUL, a part over 255 bytes
+    of UTF-8, or a result that resolves outside `root` through a symlink. `root` itself is
+    trusted (the user chose it: `--persist-to`, the worker's folder) and need not exist.
+    """
+    for part in parts:
+        _check_name(part)
+    path = Path(root).joinpath(*parts)
+    base = Path(root).resolve()
+    if not path.resolve().is_relative_to(base):
+        raise StatePathError(
+            f"refusing path {'/'.join(parts)!r}: a symlink inside {base} leads outside it"
+        )
+    return path
+
+
+def binding_path(host: Any, spec: Any, *parts: str) -> Path:
+    """`state_path(host.state_dir, *parts)` for a binding's files; the error also names
+    the binding (`r2_buckets FILES: refusing path part ...`)."""
+    try:
+        return state_path(host.state_dir, *parts)
+    except StatePathError as exc:
+        raise StatePathError(f"{spec.kind} {spec.name}: {exc}") from None
+
+
+def _check_name(part: object) -> None:
+    if not isinstance(part, str):
+        raise StatePathError(f"refusing path part {part!r}: a name must be a string")
+    if part in ("", ".", ".."):
+        raise StatePathError(f"refusing path part {part!r}: not a file name")
+    for char, what in (("/", "a '/'"), ("\\", "a '\\'"), ("\0", "a NUL character")):
+        if char in part:
+            raise StatePathError(f"refusing path part {part!r}: it contains {what}")
+    try:
+        size = len(part.encode())
+    except UnicodeEncodeError:  # a lone surrogate: no file system can store it
+        raise StatePathError(f"refusing path part {part!r}: not valid Unicode") from None
+    if size > MAX_NAME_BYTES:
+        raise StatePathError(
+            f"refusing path part {part[:40]!r}...: {size} bytes, over {MAX_NAME_BYTES}"
+        )
 
 
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

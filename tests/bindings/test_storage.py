@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import textwrap
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bindings.registry import BindingHost, build_env
-from bindings.storage import SqliteFile, safe_name, transaction
-from emulator.config import load_config
+from bindings.storage import (
+    SqliteFile,
+    StatePathError,
+    binding_path,
+    state_path,
+    transaction,
+)
+from emulator.config import BindingSpec, load_config
 
 
 async def test_sqlite_file_runs_off_the_loop_and_rolls_back(tmp_path):
@@ -32,11 +41,87 @@ async def test_sqlite_file_runs_off_the_loop_and_rolls_back(tmp_path):
     assert (tmp_path / "sub" / "x.sqlite").is_file()
 
 
+def test_state_path_joins_plain_names(tmp_path):
+    assert state_path(tmp_path, "v3", "kv", "my ns:1", "kv.sqlite") == (
+        tmp_path / "v3" / "kv" / "my ns:1" / "kv.sqlite"
+    )
+    assert state_path(tmp_path / "not-yet", "a..b", ".hidden", "é" * 127) == (
+        tmp_path / "not-yet" / "a..b" / ".hidden" / ("é" * 127)
+    )
+
+
 @pytest.mark.parametrize(
-    ("name", "expected"), [("abc-1_2", "abc-1_2"), ("../etc", "_etc"), ("a/b", "a_b"), ("", "_")]
+    ("part", "why"),
+    [
+        ("..", "not a file name"),
+        (".", "not a file name"),
+        ("", "not a file name"),
+        ("/etc", "'/'"),
+        ("../../etc", "'/'"),
+        ("a/b", "'/'"),
+        ("..\\x", "a '\\'"),
+        ("a\0b", "NUL"),
+        ("x" * 256, "256 bytes"),
+        ("\ud800", "not valid Unicode"),
+        (7, "must be a string"),
+        (None, "must be a string"),
+    ],
 )
-def test_safe_name_stays_one_path_component(name, expected):
-    assert safe_name(name) == expected
+def test_state_path_refuses_and_names_the_value(tmp_path, part, why):
+    with pytest.raises(StatePathError, match="refusing path part") as caught:
+        state_path(tmp_path, "v3", part)
+    assert why in str(caught.value)
+    assert repr(part)[:20] in str(caught.value)
+
+
+def test_state_path_refuses_symlinks_leading_out(tmp_path):
+    root, outside = tmp_path / "state", tmp_path / "outside"
+    (root / "v3").mkdir(parents=True)
+    outside.mkdir()
+    (root / "v3" / "escape").symlink_to(outside)
+    (root / "v3" / "inside").symlink_to(root / "v3")
+    with pytest.raises(StatePathError, match="symlink"):
+        state_path(root, "v3", "escape", "kv.sqlite")
+    assert state_path(root, "v3", "inside", "x") == root / "v3" / "inside" / "x"
+    # a root that is itself a symlink is the user's choice, not an escape
+    (tmp_path / "link").symlink_to(root)
+    assert state_path(tmp_path / "link", "v3") == tmp_path / "link" / "v3"
+
+
+def test_binding_path_names_the_binding(tmp_path):
+    host = BindingHost(state_dir=tmp_path)
+    spec = BindingSpec("r2_buckets", "FILES", {"bucket_name": "../x"})
+    with pytest.raises(StatePathError, match=r"r2_buckets FILES: refusing path part '\.\./x'"):
+        binding_path(host, spec, "v3", "r2", "../x")
+
+
+@pytest.mark.parametrize(
+    ("kind", "module", "key"),
+    [("kv_namespaces", "bindings.kv", "id"), ("d1_databases", "bindings.d1", "database_id"),
+     ("r2_buckets", "bindings.r2", "bucket_name")],
+)
+@pytest.mark.parametrize("name", ["../../outside", "/abs", "a\0b", ".."])
+def test_bindings_refuse_names_that_leave_the_state_folder(tmp_path, kind, module, key, name):
+    import importlib
+
+    host = BindingHost(state_dir=tmp_path / "state")
+    spec = BindingSpec(kind, "B", {"binding": "B", key: name})
+    with pytest.raises(StatePathError, match=f"{kind} B: refusing path part"):
+        importlib.import_module(module).build(spec, host)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing created anywhere
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=st.lists(st.text(max_size=300), min_size=1, max_size=4))
+def test_state_path_never_leaves_the_root(tmp_path_factory, parts):
+    root = tmp_path_factory.getbasetemp() / "fuzz-root"
+    try:
+        path = state_path(root, *parts)
+    except StatePathError:
+        return
+    resolved = os.path.realpath(path)
+    assert resolved.startswith(os.path.realpath(root) + os.sep)
+    assert path.relative_to(root).parts == tuple(parts)
 
 
 WORKER = """
