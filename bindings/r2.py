@@ -7,8 +7,10 @@ customMetadata={...})`, `get(key, range=..., onlyIf=...)` (an object with a body
 `head`, `delete(key or keys)`, `list(prefix=, limit=, cursor=, delimiter=, startAfter=,
 include=[...])`. Objects carry `key, version, size, etag, httpEtag, uploaded,
 httpMetadata, customMetadata, checksums, storageClass`; snake_case names work too.
-Storage: `<state>/v3/r2/<bucket>/blobs/<id>` plus `<state>/v3/r2/<bucket>/index.sqlite`.
-Multipart uploads live in `bindings.r2_multipart`. Not emulated: SSE-C keys.
+Storage: `<state>/v3/r2/<bucket>/blobs/<id>` plus `<state>/v3/r2/<bucket>/index.sqlite`;
+`bindings.blobs` keeps the two consistent through a crash at any instant (an overwrite
+leaves the old object or the new one, never neither). Multipart uploads live in
+`bindings.r2_multipart`. Not emulated: SSE-C keys.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import AsyncIterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bindings.blobs import BlobFolder
 from bindings.r2_objects import _HEADER_NAMES, R2Object, R2ObjectBody, _camel
 from bindings.storage import (
     SqliteFile,
@@ -27,7 +30,6 @@ from bindings.storage import (
     decode_cursor,
     encode_cursor,
     shared_db,
-    transaction,
 )
 from emulator.config import BindingSpec
 from emulator.sdk.attrdict import AttrDict
@@ -61,10 +63,10 @@ class R2Error(Exception):
 class R2Bucket:
     """`env.<BINDING>` for one bucket."""
 
-    def __init__(self, db: SqliteFile, bucket_name: str) -> None:
+    def __init__(self, db: SqliteFile, bucket_name: str, blobs: BlobFolder) -> None:
         self._db = db
         self.bucket_name = bucket_name
-        self._blobs = db.path.parent / "blobs"
+        self._blobs = blobs
 
     def describe(self) -> list[str]:
         return [f"bucket {self.bucket_name} at {self._db.path.parent}"]
@@ -81,14 +83,22 @@ class R2Bucket:
         _validate_key(key, "get")
 
         def read(conn):
-            row = _row(conn, key)
-            if row is None:
-                return None, None, None
-            if not _conditions_met(row, opts.get("onlyIf")):
-                return row, None, None
-            span = _range(opts.get("range"), row[3])
-            # Opened here, on the index thread, so a concurrent overwrite cannot swap it.
-            return row, open(self._blobs / row[1], "rb"), span  # closed by the body
+            for _attempt in range(3):
+                row = _row(conn, key)
+                if row is None:
+                    return None, None, None
+                if not _conditions_met(row, opts.get("onlyIf")):
+                    return row, None, None
+                span = _range(opts.get("range"), row[3])
+                try:
+                    # Opened on the index thread, so an overwrite here cannot swap it; the
+                    # open file survives the old blob's unlink by a later overwrite.
+                    return row, self._blobs.open(row[1]), span  # closed by the body
+                except FileNotFoundError:
+                    continue  # another process replaced the object just now: read again
+            error = R2Error("get: We encountered an internal error. Please try again. (10001)")
+            error.add_note(f"edge: the blob {row[1]} of {key!r} is missing from {self._blobs}")
+            raise error
 
         row, handle, span = await self._db.run(read)
         if row is None:
@@ -122,28 +132,21 @@ class R2Bucket:
                     f"put: The {algorithm.upper()} checksum you specified did not match "
                     "what we received. (10037)"
                 )
-        blob_id = uuid.uuid4().hex
-        self._blobs.mkdir(parents=True, exist_ok=True)
-        row = (key, blob_id, uuid.uuid4().hex, len(data), digests["md5"],
-               int(datetime.now(tz=UTC).timestamp() * 1000), json.dumps(http),
-               json.dumps(custom), storage_class)  # fmt: skip
+        uploaded = int(datetime.now(tz=UTC).timestamp() * 1000)
+        metadata = (json.dumps(http), json.dumps(custom), storage_class)
 
         def write(conn):
             old = _row(conn, key)
             if opts.get("onlyIf") is not None and (
                 old is None or not _conditions_met(old, opts["onlyIf"])
             ):
-                return None
-            tmp = self._blobs / f"{blob_id}.tmp"
-            tmp.write_bytes(data)
-            tmp.rename(self._blobs / blob_id)
-            conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                         row)  # fmt: skip
-            if old is not None:
-                (self._blobs / old[1]).unlink(missing_ok=True)
-            return row
+                return None, ()
+            blob, size = self._blobs.write((data,))
+            row = (key, blob, uuid.uuid4().hex, size, digests["md5"], uploaded, *metadata)
+            _store(conn, row)
+            return row, () if old is None else (old[1],)
 
-        written = await self._db.run(lambda conn: transaction(conn, write))
+        written = await self._db.run(lambda conn: self._blobs.change(conn, write))
         return None if written is None else R2Object(written)
 
     async def createMultipartUpload(
@@ -175,13 +178,15 @@ class R2Bucket:
             _validate_key(key, "delete")
 
         def remove(conn):
+            garbage = []
             for key in key_list:
                 old = _row(conn, key)
                 if old is not None:
                     conn.execute("DELETE FROM objects WHERE key = ?", (key,))
-                    (self._blobs / old[1]).unlink(missing_ok=True)
+                    garbage.append(old[1])
+            return None, garbage
 
-        await self._db.run(lambda conn: transaction(conn, remove))
+        await self._db.run(lambda conn: self._blobs.change(conn, remove))
 
     async def list(self, options: dict | None = None, **kwargs: Any) -> AttrDict:
         """`{objects, truncated, cursor?, delimitedPrefixes}` in key order."""
@@ -243,19 +248,29 @@ class R2Bucket:
 
 def build(spec: BindingSpec, host: Any) -> R2Bucket:
     """`env.<binding>`: the bucket `bucket_name` (or the binding name when there is none)."""
-    bucket = spec.options.get("bucket_name") or spec.name
-    folder = binding_path(host, spec, "v3", "r2", bucket)
     from bindings.r2_multipart import SCHEMA as UPLOADS
 
-    db = shared_db(host, f"r2:{folder}", folder / "index.sqlite", SCHEMA + UPLOADS)
-    return R2Bucket(db, bucket)
+    bucket = spec.options.get("bucket_name") or spec.name
+    folder = binding_path(host, spec, "v3", "r2", bucket)
+    blobs = BlobFolder(folder / "blobs")
+    db = shared_db(host, f"r2:{folder}", folder / "index.sqlite", SCHEMA + UPLOADS,
+                   setup=lambda conn: blobs.collect(conn, _REFERENCED), durable=True)  # fmt: skip
+    return R2Bucket(db, bucket, blobs)
 
 
 # ---- helpers ---------------------------------------------------------------------------
 
 
+#: Every blob name the index holds: objects, and parts of uploads not completed yet.
+_REFERENCED = "SELECT blob FROM objects UNION ALL SELECT blob FROM multipart_parts"
+
+
 def _row(conn: Any, key: str) -> tuple | None:
     return conn.execute(f"SELECT {_COLUMNS} FROM objects WHERE key = ?", (key,)).fetchone()
+
+
+def _store(conn: Any, row: tuple) -> None:
+    conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", row)
 
 
 def _validate_key(key: Any, op: str) -> None:

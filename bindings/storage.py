@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -23,11 +24,28 @@ T = TypeVar("T")
 
 class SqliteFile:
     """One SQLite database used from async code; `await db.run(fn)` calls `fn(connection)`
-    on the database's own thread and returns its result (exceptions propagate)."""
+    on the database's own thread and returns its result (exceptions propagate).
 
-    def __init__(self, path: Path, schema: str = "") -> None:
+    `setup(conn)` runs once the connection is open and the schema applied (R2 collects
+    orphan blobs there, D1 installs its authorizer); `factory` is the connection class.
+    `durable=True` makes every commit survive a power cut (`synchronous=FULL`), for an
+    index whose commits decide which other files may be deleted.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        schema: str = "",
+        *,
+        setup: Callable[[sqlite3.Connection], None] | None = None,
+        factory: type[sqlite3.Connection] = sqlite3.Connection,
+        durable: bool = False,
+    ) -> None:
         self.path = Path(path)
         self._schema = schema
+        self._setup = setup
+        self._factory = factory
+        self._synchronous = "FULL" if durable else "NORMAL"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-sqlite")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -38,14 +56,17 @@ class SqliteFile:
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: autocommit, transactions only where we open them.
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   factory=self._factory)  # fmt: skip
             conn.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL never corrupts; a power cut may drop the last commits, which is
-            # the right trade for local dev state (FULL costs an fsync per write).
-            conn.execute("PRAGMA synchronous=NORMAL")
+            # WAL + NORMAL never corrupts and survives kill -9; a power cut may drop the
+            # last commits, the right trade for local dev state (FULL: an fsync per write).
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             if self._schema:
                 conn.executescript(self._schema)
+            if self._setup is not None:
+                self._setup(conn)
             self._local.conn = conn
             self._connections.append(conn)
         return conn
@@ -134,20 +155,28 @@ def _check_name(part: object) -> None:
 
 
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `fn(conn)` in one transaction: all of it commits, or none of it."""
-    conn.execute("BEGIN IMMEDIATE")
+    """Run `fn(conn)` in one transaction: all of it commits, or none of it.
+
+    A connection with a `trusted()` context manager (D1's, whose authorizer refuses
+    BEGIN/COMMIT written by users) runs our own BEGIN/COMMIT/ROLLBACK inside it."""
+    control = getattr(conn, "trusted", contextlib.nullcontext)
+    with control():
+        conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        with control():
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    with control():
+        conn.execute("COMMIT")
     return result
 
 
-def shared_db(host: Any, key: str, path: Path, schema: str) -> SqliteFile:
-    """One `SqliteFile` per path for the whole dev session (kept across hot reloads)."""
-    return host.shared(key, lambda: SqliteFile(path, schema))
+def shared_db(host: Any, key: str, path: Path, schema: str, **options: Any) -> SqliteFile:
+    """One `SqliteFile` per path for the whole dev session (kept across hot reloads);
+    `options` go to `SqliteFile`."""
+    return host.shared(key, lambda: SqliteFile(path, schema, **options))
 
 
 def encode_cursor(position: str) -> str:
