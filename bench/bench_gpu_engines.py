@@ -44,6 +44,7 @@ from bindings.ai.engines.base import GenerationRequest, Usage  # noqa: E402
 from bindings.ai.engines.vllm import create  # noqa: E402
 from bindings.ai.routing import Route  # noqa: E402
 from bindings.ai.service import AiService  # noqa: E402
+from emulator.local_settings import AiSettings  # noqa: E402
 
 MODEL = "@hf/thebloke/llama-2-13b-chat-awq"
 SERVED = "TheBloke/Llama-2-13B-chat-AWQ"
@@ -227,7 +228,7 @@ async def latency(url: str, calls: int) -> None:
     }
     client = httpx.AsyncClient(timeout=30)
     engine = create(Route(MODEL, "vllm", urls=(url,), served_model=SERVED))
-    service = AiService.from_options({"ai_routes": [f"*=vllm:{url}"]})
+    service = AiService.from_settings(AiSettings.from_specs([f"*=vllm:{url}"]))
     request = GenerationRequest(model=MODEL, prompt=prompt, stream=True, max_tokens=16)
     inputs = {"prompt": prompt, "raw": True, "max_tokens": 16}
 

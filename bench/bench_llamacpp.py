@@ -221,10 +221,11 @@ async def bench_http(engine, llm, args) -> None:
 def make_service(path: Path, args):
     try:
         from bindings.ai.service import AiService
+        from emulator.local_settings import AiSettings
     except ImportError as exc:
         print(f"(AiService not importable, skipping env.AI.run: {exc})")
         return None
-    service = AiService.from_options({})
+    service = AiService.from_settings(AiSettings.from_specs())
     engine = LlamaCppEngine(None if args.gguf is None else path, n_ctx=args.n_ctx,
                             n_threads=args.threads)
     service.set_engine("*", engine)

@@ -30,6 +30,7 @@ import httpx
 
 from bindings.ai.rest import create_app
 from bindings.ai.service import AiService
+from emulator.local_settings import AiSettings
 
 MODEL = "@hf/thebloke/llama-2-13b-chat-awq"
 MESSAGES = [
@@ -75,7 +76,7 @@ def line(name: str, samples: list[float], rps: float, floor: float | None) -> st
 
 
 def scripted() -> AiService:
-    return AiService.from_options({"ai_routes": ["*=scripted:echo"]})
+    return AiService.from_settings(AiSettings.from_specs(["*=scripted:echo"]))
 
 
 def run_server(port: int) -> None:

@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bindings.contract import BindingHost, BindingKind, BindingSpec, Field
 from bindings.storage import SqliteFile, binding_path, shared_db, transaction
-from emulator.config import BindingSpec
 from emulator.sdk.attrdict import AttrDict
 
 
@@ -133,13 +133,29 @@ class PreparedStatement:
         return await self._database._db.run(lambda conn: _execute(conn, self.query, self.params))
 
 
-def build(spec: BindingSpec, host: Any) -> D1Database:
+def build(spec: BindingSpec, host: BindingHost) -> D1Database:
     """`env.<binding>`: `database_id` (else `database_name`, else the binding name)."""
     options = spec.options
     database_id = options.get("database_id") or options.get("database_name") or spec.name
     binding_path(host, spec, "v3", "d1", database_id)  # the id alone must be a plain name
     path = binding_path(host, spec, "v3", "d1", f"{database_id}.sqlite")
     return D1Database(shared_db(host, f"d1:{path}", path, ""), database_id)
+
+
+KIND = BindingKind(
+    "d1_databases",
+    "D1 Database",
+    fields={
+        "database_id": Field(),
+        "database_name": Field(),
+        "preview_database_id": Field(),
+        "migrations_dir": Field(),
+        "migrations_table": Field(),
+    },
+    value_keys=("database_name", "database_id"),
+    build=build,
+    describe=D1Database.describe,
+)
 
 
 # ---- execution (on the database thread) -------------------------------------------------

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
+from bindings.contract import BindingHost, BindingKind, BindingSpec, Field
 from bindings.storage import (
     SqliteFile,
     binding_path,
@@ -25,7 +26,6 @@ from bindings.storage import (
     encode_cursor,
     shared_db,
 )
-from emulator.config import BindingSpec
 from emulator.sdk.attrdict import AttrDict, wrap
 
 MAX_KEY_SIZE = 512
@@ -210,12 +210,22 @@ class KvListResult(AttrDict):
         return _KeysList(self["keys"], self)
 
 
-def build(spec: BindingSpec, host: Any) -> KvNamespace:
+def build(spec: BindingSpec, host: BindingHost) -> KvNamespace:
     """`env.<binding>`: the namespace `id` (or the binding name when there is none)."""
     namespace_id = spec.options.get("id") or spec.name
     path = binding_path(host, spec, "v3", "kv", namespace_id, "kv.sqlite")
     db = shared_db(host, f"kv:{path}", path, SCHEMA)
     return KvNamespace(db, namespace_id)
+
+
+KIND = BindingKind(
+    "kv_namespaces",
+    "KV Namespace",
+    fields={"id": Field(), "preview_id": Field()},
+    value_keys=("id",),
+    build=build,
+    describe=KvNamespace.describe,
+)
 
 
 # ---- helpers ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bindings.blobs import BlobFolder
+from bindings.contract import BindingHost, BindingKind, BindingSpec, Field
 from bindings.r2_objects import _HEADER_NAMES, R2Object, R2ObjectBody, _camel
 from bindings.storage import (
     SqliteFile,
@@ -31,7 +32,6 @@ from bindings.storage import (
     encode_cursor,
     shared_db,
 )
-from emulator.config import BindingSpec
 from emulator.sdk.attrdict import AttrDict
 
 MAX_KEY_SIZE = 1024
@@ -246,7 +246,7 @@ class R2Bucket:
         return AttrDict(result)
 
 
-def build(spec: BindingSpec, host: Any) -> R2Bucket:
+def build(spec: BindingSpec, host: BindingHost) -> R2Bucket:
     """`env.<binding>`: the bucket `bucket_name` (or the binding name when there is none)."""
     from bindings.r2_multipart import SCHEMA as UPLOADS
 
@@ -256,6 +256,27 @@ def build(spec: BindingSpec, host: Any) -> R2Bucket:
     db = shared_db(host, f"r2:{folder}", folder / "index.sqlite", SCHEMA + UPLOADS,
                    setup=lambda conn: blobs.collect(conn, _REFERENCED), durable=True)  # fmt: skip
     return R2Bucket(db, bucket, blobs)
+
+
+#: R2's bucket naming rule, as Wrangler checks it (`isValidR2BucketName`).
+_BUCKET_NAME = Field(
+    pattern=r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]",
+    expected="a bucket name of 3-63 lower-case letters, digits and '-', "
+    "starting and ending with a letter or digit",
+)
+
+KIND = BindingKind(
+    "r2_buckets",
+    "R2 Bucket",
+    fields={
+        "bucket_name": _BUCKET_NAME,
+        "preview_bucket_name": _BUCKET_NAME,
+        "jurisdiction": Field(),
+    },
+    value_keys=("bucket_name",),
+    build=build,
+    describe=R2Bucket.describe,
+)
 
 
 # ---- helpers ---------------------------------------------------------------------------

@@ -47,45 +47,38 @@ def make_console(**kwargs: Any) -> Console:
     return console
 
 
-def binding_rows(config: Any, env: dict[str, Any]) -> list[BindingRow]:
-    """Rows for vars, secrets (values hidden, as Wrangler does) and binding objects."""
+def binding_rows(config: Any, bound: Iterable[tuple[Any, Any]] = ()) -> list[BindingRow]:
+    """Rows for vars, secrets (values hidden, as Wrangler does) and named bindings; each
+    kind gives its label, value and detail lines (`bindings.registry`). `bound` pairs
+    specs with their built values (none when the worker failed to load)."""
+    from bindings import registry
+
     rows = [
         BindingRow(name, "Environment Variable", _short(value))
         for name, value in config.vars.items()
     ]
     rows += [BindingRow(name, "Secret", "(hidden)") for name in config.secrets]
+    values = {id(spec): value for spec, value in bound}
     for spec in config.bindings:
-        obj = env.get(spec.name)
-        value = "(not emulated yet)" if obj is None else _binding_label(spec)
-        detail: list[str] = []
-        describe = getattr(obj, "describe", None)
-        if callable(describe):
-            try:
-                detail = [str(line) for line in describe()]
-            except Exception as exc:  # a banner must never stop the server
-                detail = [f"describe() failed: {exc!r}"]
-        rows.append(BindingRow(spec.name, _KIND_LABELS.get(spec.kind, spec.kind), value, detail))
+        if spec.name is None:
+            continue
+        kind = registry.get(spec.kind)
+        if kind is None or not kind.emulated:
+            label = kind.label if kind is not None else spec.kind
+            rows.append(BindingRow(spec.name, label, "(not emulated yet)"))
+            continue
+        value = values.get(id(spec))
+        rows.append(BindingRow(spec.name, kind.label, kind.value_label(spec), _detail(kind, value)))
     return rows
 
 
-_KIND_LABELS = {
-    "ai": "AI",
-    "kv_namespaces": "KV Namespace",
-    "d1_databases": "D1 Database",
-    "r2_buckets": "R2 Bucket",
-    "durable_objects": "Durable Object",
-    "queues": "Queue",
-    "services": "Service",
-    "vectorize": "Vectorize Index",
-}
-
-
-def _binding_label(spec: Any) -> str:
-    options = spec.options or {}
-    for key in ("id", "database_name", "bucket_name", "queue", "service", "index_name"):
-        if options.get(key):
-            return str(options[key])
-    return "local"
+def _detail(kind: Any, value: Any) -> list[str]:
+    if value is None or kind.describe is None:
+        return []
+    try:
+        return [str(line) for line in kind.describe(value)]
+    except Exception as exc:  # a banner must never stop the server
+        return [f"describe() failed: {exc!r}"]
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -99,12 +92,13 @@ def print_banner(
     name: str,
     url: str,
     rows: Iterable[BindingRow],
-    api_url: str | None = None,
+    side_apps: Iterable[tuple[str, str]] = (),
     env_name: str | None = None,
     keys_hint: bool = False,
     secrets_file: Any = None,
 ) -> None:
-    """The start-up banner; ends with the `Ready on <url>` line tools wait for."""
+    """The start-up banner; ends with the `Ready on <url>` line tools wait for.
+    `side_apps` are (title, url) of the apps binding kinds serve beside the worker."""
     from emulator import __version__
 
     console.print(f"[bold]⛅ edge {__version__}[/] [dim]— local Cloudflare Python Workers[/]")
@@ -116,8 +110,8 @@ def print_banner(
     if secrets_file is not None:
         console.print(f"Using secrets defined in {escape(str(secrets_file))}")
     print_bindings(console, rows)
-    if api_url:
-        console.print(f"Workers AI REST API on [link={api_url}]{api_url}[/link]")
+    for title, app_url in side_apps:
+        console.print(f"{escape(title)} on [link={app_url}]{app_url}[/link]")
     if keys_hint:
         console.print(
             Panel.fit(

@@ -8,35 +8,20 @@ model) never live in `wrangler.toml` (see `emulator.local_settings`).
 from __future__ import annotations
 
 import json
-import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bindings import registry
+from bindings.contract import BindingSpec
+from emulator.config_checks import check_unknown, expect, shown, string_list, warn_once
+from emulator.dev_vars import load_secrets
+from emulator.errors import ConfigError
 from emulator.jsonc import strip_jsonc
 
-
-class ConfigError(Exception):
-    """A configuration problem; the message names the file, the key and what was expected."""
-
-    def __init__(self, file: Path | str, key: str | None, problem: str) -> None:
-        self.file = Path(file)
-        self.key = key
-        self.problem = problem
-        where = f"{self.file}" + (f": {key}" if key else "")
-        super().__init__(f"{where}: {problem}")
-
-
-@dataclass(frozen=True)
-class BindingSpec:
-    """One binding from the config: its kind (the table name, e.g. `ai`, `kv_namespaces`),
-    the name it gets in `env` (e.g. `AI`), and the raw table it came from."""
-
-    kind: str
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
+__all__ = ["BindingSpec", "ConfigError", "DevSettings", "WorkerConfig", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -87,9 +72,8 @@ class WorkerConfig:
 # as `main`, `compatibility_*` and `triggers` are inherited by `[env.<name>]`; `name`
 # becomes `<name>-<env>` unless the environment sets its own; `vars` and every binding
 # are NOT inherited (Wrangler warns when the top level has some and the env has none).
+# Binding kinds come from `bindings.registry`; each says whether it is inherited.
 # --------------------------------------------------------------------------------------
-
-log = logging.getLogger("edge.config")
 
 #: Wrangler looks for these, in this order, in a folder and then its parents.
 CONFIG_FILES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
@@ -98,25 +82,18 @@ CONFIG_FILES = ("wrangler.json", "wrangler.jsonc", "wrangler.toml")
 INHERITABLE = frozenset(
     {
         "name", "main", "compatibility_date", "compatibility_flags", "triggers", "account_id",
-        "route", "routes", "workers_dev", "preview_urls", "build", "rules", "assets",
-        "limits", "placement", "migrations", "logfwdr", "no_bundle", "minify", "keep_names",
+        "route", "routes", "workers_dev", "preview_urls", "build", "rules", "limits",
+        "placement", "migrations", "logfwdr", "no_bundle", "minify", "keep_names",
         "first_party_worker", "logpush", "upload_source_maps", "observability", "tsconfig",
         "jsx_factory", "jsx_fragment", "find_additional_modules", "preserve_file_names",
         "base_dir", "compliance_region", "python_modules",
     }
 )  # fmt: skip
 
-#: keys that belong to one environment only: vars and bindings.
+#: keys, besides binding kinds, that belong to one environment only.
 NOT_INHERITABLE = frozenset(
-    {
-        "vars", "define", "ai", "kv_namespaces", "d1_databases", "r2_buckets",
-        "durable_objects", "workflows", "queues", "services", "vectorize", "hyperdrive",
-        "analytics_engine_datasets", "dispatch_namespaces", "mtls_certificates",
-        "tail_consumers", "unsafe", "browser", "images", "pipelines", "send_email",
-        "secrets_store_secrets", "version_metadata", "cloudchamber", "containers", "secrets",
-        "ratelimits",
-    }
-)  # fmt: skip
+    {"vars", "define", "tail_consumers", "unsafe", "cloudchamber", "containers", "secrets"}
+)
 
 #: keys valid only at the top level, never inside `[env.<name>]`.
 TOP_LEVEL_ONLY = frozenset(
@@ -126,53 +103,8 @@ TOP_LEVEL_ONLY = frozenset(
     }
 )  # fmt: skip
 
-#: binding tables -> (shape, the field holding the env name). Shapes: "table" (one
-#: table, e.g. `[ai]`), "array" (`[[kv_namespaces]]`), "bindings" (a table with a
-#: `bindings` array, e.g. `[durable_objects]`), "producers" (`[[queues.producers]]`).
-BINDING_TABLES: dict[str, tuple[str, str]] = {
-    "ai": ("table", "binding"),
-    "kv_namespaces": ("array", "binding"),
-    "d1_databases": ("array", "binding"),
-    "r2_buckets": ("array", "binding"),
-    "durable_objects": ("bindings", "name"),
-    "queues": ("producers", "binding"),
-    "services": ("array", "binding"),
-    "vectorize": ("array", "binding"),
-    "hyperdrive": ("array", "binding"),
-    "analytics_engine_datasets": ("array", "binding"),
-    "dispatch_namespaces": ("array", "binding"),
-    "mtls_certificates": ("array", "binding"),
-    "workflows": ("array", "binding"),
-    "pipelines": ("array", "binding"),
-    "send_email": ("array", "name"),
-    "secrets_store_secrets": ("array", "binding"),
-    "ratelimits": ("array", "name"),
-    "browser": ("table", "binding"),
-    "images": ("table", "binding"),
-    "version_metadata": ("table", "binding"),
-    "assets": ("table", "binding"),  # a binding only when `binding` is set
-}
-
-#: per-kind fields the emulator reads (beyond the env name) and their expected type.
-_BINDING_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "kv_namespaces": {"id": str, "preview_id": str},
-    "d1_databases": {
-        "database_id": str, "database_name": str, "preview_database_id": str,
-        "migrations_dir": str, "migrations_table": str,
-    },
-    "r2_buckets": {"bucket_name": str, "preview_bucket_name": str, "jurisdiction": str},
-}  # fmt: skip
-
 _WORKER_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        log.warning(message)
 
 
 def find_config(path: str | Path | None = None) -> Path:
@@ -223,8 +155,6 @@ def load_config(
         file = find_config(path)
     raw = parse_file(file)
     config = resolve(raw, file, env, script=script)
-    from emulator.dev_vars import load_secrets  # it needs ConfigError from here
-
     config.secrets, config.secrets_file = load_secrets(config.root, env, raw)
     # Precedence, lowest first: [vars], .dev.vars / .env secrets, --var flags (as
     # `wrangler dev` merges `{...vars, ...devVars, ...args.var}`).
@@ -257,7 +187,7 @@ def parse_file(file: Path) -> dict[str, Any]:
             where = f"line {exc.lineno}, column {exc.colno}"
             raise ConfigError(file, None, f"invalid JSON at {where}: {exc.msg}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(file, None, f"expected an object at the top, got {_kind(data)}")
+        raise ConfigError(file, None, f"expected an object at the top, got {shown(data)}")
     return data
 
 
@@ -268,17 +198,20 @@ def resolve(
     `script` replaces the configured `main`."""
     file = file.resolve()
     root = file.parent
-    _check_unknown(raw, file, "", allow=INHERITABLE | NOT_INHERITABLE | TOP_LEVEL_ONLY)
+    kinds = frozenset(registry.names())
+    everything = INHERITABLE | NOT_INHERITABLE | TOP_LEVEL_ONLY | kinds
+    check_unknown(raw, file, "", allow=everything)
     envs = raw.get("env", {})
-    _expect(envs, dict, file, "env", "a table of environments")
+    expect(envs, dict, file, "env", "a table of environments")
     section: dict[str, Any] = raw
     prefix = ""
     if env is not None:
         if env in envs:
             section = envs[env]
             prefix = f"env.{env}."
-            _expect(section, dict, file, f"env.{env}", "a table")
-            _check_unknown(section, file, prefix, allow=INHERITABLE | NOT_INHERITABLE)
+            expect(section, dict, file, f"env.{env}", "a table")
+            check_unknown(section, file, prefix, allow=everything - TOP_LEVEL_ONLY,
+                          top_only=TOP_LEVEL_ONLY)  # fmt: skip
             _warn_not_inherited(raw, section, file, env)
         elif envs:
             defined = ", ".join(sorted(envs))
@@ -288,13 +221,13 @@ def resolve(
             )  # fmt: skip
         else:
             # Wrangler only warns here and carries on with the top level as it is.
-            _warn_once(f"{file}: no [env.{env}] section; using the top-level configuration")
+            warn_once(f"{file}: no [env.{env}] section; using the top-level configuration")
 
     def pick(key: str) -> tuple[Any, str]:
         """A key's value for the active env and the dotted path to name in errors."""
         if key in section:
             return section[key], prefix + key
-        if key in INHERITABLE and key in raw:
+        if key in raw and _inherited(key):
             return raw[key], key
         return None, prefix + key
 
@@ -302,7 +235,7 @@ def resolve(
     if name is None:
         name = root.name.lower()
     else:
-        _expect(name, str, file, name_key, "a string")
+        expect(name, str, file, name_key, "a string")
         if not _WORKER_NAME.match(name):
             raise ConfigError(
                 file, name_key,
@@ -318,7 +251,7 @@ def resolve(
         raise ConfigError(
             file, "main", 'required: the worker\'s Python module, e.g. "src/entry.py"'
         )
-    _expect(main, str, file, main_key, "a string")
+    expect(main, str, file, main_key, "a string")
     main_path = (root / main).resolve()
     if main_path.suffix != ".py":
         raise ConfigError(file, main_key, f"expected a Python (.py) file, got {main!r}")
@@ -331,31 +264,33 @@ def resolve(
             file, date_key, f'expected a quoted date string like "2024-09-23", got {date!r}'
         )
     flags, flags_key = pick("compatibility_flags")
-    flags = _string_list(flags, file, flags_key) if flags is not None else []
+    flags = string_list(flags, file, flags_key) if flags is not None else []
     if "python_workers" not in flags:
-        _warn_once(
+        warn_once(
             f'{file}: compatibility_flags lacks "python_workers"; '
             "`wrangler deploy` requires it for a Python worker"
         )
 
     vars_, vars_key = pick("vars")
-    vars_ = {} if vars_ is None else dict(_expect(vars_, dict, file, vars_key, "a table"))
+    vars_ = {} if vars_ is None else dict(expect(vars_, dict, file, vars_key, "a table"))
 
     triggers, triggers_key = pick("triggers")
     crons: list[str] = []
     if triggers is not None:
-        _expect(triggers, dict, file, triggers_key, "a table with a `crons` list")
-        _check_unknown(triggers, file, triggers_key + ".", allow=frozenset({"crons"}))
+        expect(triggers, dict, file, triggers_key, "a table with a `crons` list")
+        check_unknown(triggers, file, triggers_key + ".", allow=frozenset({"crons"}))
         if "crons" in triggers:
-            crons = _string_list(triggers["crons"], file, triggers_key + ".crons")
+            crons = string_list(triggers["crons"], file, triggers_key + ".crons")
 
     dev = _dev_settings(raw.get("dev"), file)
 
     bindings: list[BindingSpec] = []
-    for kind in BINDING_TABLES:
+    for kind in registry.names():
         value, key = pick(kind)
         if value is not None:
-            bindings.extend(_binding_specs(kind, value, file, key))
+            found = registry.get(kind)
+            assert found is not None
+            bindings.extend(found.specs(value, file, key))
 
     return WorkerConfig(
         file=file,
@@ -376,66 +311,33 @@ def resolve(
 def _dev_settings(value: Any, file: Path) -> DevSettings:
     if value is None:
         return DevSettings()
-    _expect(value, dict, file, "dev", "a table")
+    expect(value, dict, file, "dev", "a table")
     known = {"ip", "port", "local_protocol", "upstream_protocol", "host", "inspector_port",
              "enable_containers", "container_engine"}  # fmt: skip
-    _check_unknown(value, file, "dev.", allow=frozenset(known))
+    check_unknown(value, file, "dev.", allow=frozenset(known))
     ip = value.get("ip", DevSettings.ip)
-    _expect(ip, str, file, "dev.ip", "a string")
+    expect(ip, str, file, "dev.ip", "a string")
     port = value.get("port", DevSettings.port)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ConfigError(file, "dev.port", f"expected a port number 0-65535, got {port!r}")
     return DevSettings(ip=ip, port=port)
 
 
-def _binding_specs(kind: str, value: Any, file: Path, key: str) -> list[BindingSpec]:
-    shape, name_field = BINDING_TABLES[kind]
-    items: list[tuple[str, Any]]
-    if shape == "table":
-        _expect(value, dict, file, key, "a table")
-        if kind == "assets" and "binding" not in value:
-            return []
-        items = [(key, value)]
-    elif shape == "array":
-        _expect(value, list, file, key, f"an array of tables ([[{key}]])")
-        items = [(f"{key}[{i}]", item) for i, item in enumerate(value)]
-    else:
-        sub = "bindings" if shape == "bindings" else "producers"
-        _expect(value, dict, file, key, f"a table with a `{sub}` array")
-        entries = value.get(sub, [])
-        _expect(entries, list, file, f"{key}.{sub}", "an array of tables")
-        items = [(f"{key}.{sub}[{i}]", item) for i, item in enumerate(entries)]
-    specs = []
-    for item_key, item in items:
-        _expect(item, dict, file, item_key, "a table")
-        name = item.get(name_field)
-        if name is None:
-            raise ConfigError(file, f"{item_key}.{name_field}", "required: the name in env")
-        _expect(name, str, file, f"{item_key}.{name_field}", "a string")
-        fields = _BINDING_FIELDS.get(kind)
-        if fields is not None:
-            for field_name, field_type in fields.items():
-                if field_name in item:
-                    _expect(item[field_name], field_type, file, f"{item_key}.{field_name}",
-                            "a string")  # fmt: skip
-            known = frozenset({name_field, "remote", "database_internal_env", *fields})
-            _check_unknown(item, file, item_key + ".", allow=known)
-        for field_name in ("bucket_name", "preview_bucket_name"):
-            bucket = item.get(field_name) if kind == "r2_buckets" else None
-            if bucket is not None and not _BUCKET_NAME.match(bucket):
-                raise ConfigError(
-                    file, f"{item_key}.{field_name}",
-                    "expected a bucket name of 3-63 lower-case letters, digits and '-', "
-                    f"starting and ending with a letter or digit, got {bucket!r}",
-                )  # fmt: skip
-        specs.append(BindingSpec(kind=kind, name=name, options=dict(item)))
-    return specs
+def _inherited(key: str) -> bool:
+    if key in INHERITABLE:
+        return True
+    if key in NOT_INHERITABLE or (key not in registry.KINDS and key not in registry.PENDING):
+        return False
+    kind = registry.get(key)
+    return kind is not None and kind.inheritable
 
 
 def _warn_not_inherited(raw: dict, section: dict, file: Path, env: str) -> None:
     # Wrangler warns about exactly this mistake: vars and bindings are not inherited.
-    for key in sorted(NOT_INHERITABLE & raw.keys() - section.keys()):
-        _warn_once(
+    for key in sorted(raw.keys() - section.keys() - INHERITABLE - TOP_LEVEL_ONLY):
+        if _inherited(key) or (key not in NOT_INHERITABLE and registry.get(key) is None):
+            continue
+        warn_once(
             f"{file}: [{key}] exists at the top level but not in [env.{env}]; "
             "it is not inherited, so this environment does not have it"
         )
@@ -466,6 +368,8 @@ def _check_names(config: WorkerConfig) -> None:
         _check_identifier(config.secrets_file or config.file, key, key)
         seen.setdefault(key, "secrets")
     for spec in config.bindings:
+        if spec.name is None:
+            continue
         _check_identifier(config.file, f"{spec.kind} binding {spec.name!r}", spec.name)
         if spec.name in seen:
             raise ConfigError(
@@ -479,40 +383,3 @@ def _check_names(config: WorkerConfig) -> None:
 def _check_identifier(file: Path, key: str, name: str) -> None:
     if not name.isidentifier():
         raise ConfigError(file, key, f"{name!r} is not a valid name (letters, digits, '_')")
-
-
-def _check_unknown(table: dict, file: Path, prefix: str, *, allow: frozenset[str]) -> None:
-    for key in table:
-        if key not in allow:
-            where = "the top level" if not prefix else prefix.rstrip(".")
-            if prefix.startswith("env.") and key in TOP_LEVEL_ONLY:
-                _warn_once(f"{file}: {prefix}{key}: only valid at the top level; ignored")
-            else:
-                _warn_once(f"{file}: unknown key {key!r} in {where}; ignored")
-
-
-def _expect(value: Any, kind: type | tuple[type, ...], file: Path, key: str, what: str) -> Any:
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ConfigError(file, key, f"expected {what}, got {_kind(value)}")
-    return value
-
-
-def _string_list(value: Any, file: Path, key: str) -> list[str]:
-    _expect(value, list, file, key, "an array of strings")
-    for i, item in enumerate(value):
-        _expect(item, str, file, f"{key}[{i}]", "a string")
-    return list(value)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return type(value).__name__ + f" {value}"

@@ -4,7 +4,9 @@
 a change; requests in flight finish on the worker they started with. A reload that fails
 (bad config, syntax error, import error) prints the error and keeps the last good worker.
 Long-lived services (a loaded model, connection pools) live in one `BindingHost` for the
-whole session, so reloads never reload models; they are closed on shutdown.
+whole session, so reloads never reload models; they are closed on shutdown. The server
+knows no binding kind: what a kind adds (start-up checks, banner lines, a side app such
+as the Workers AI REST API on its own port) comes through `emulator.loader`.
 
 Mirrors `wrangler dev` (https://developers.cloudflare.com/workers/wrangler/commands/#dev):
 same flags, `.wrangler/state` as the default state folder, `/__scheduled` under
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import ipaddress
 import logging
 import os
@@ -25,10 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bindings.registry import BindingHost, build_env
-from emulator import banner, serving
+from rich.markup import escape
+
+from bindings.contract import BindingHost
+from emulator import banner, loader, serving
 from emulator.app import create_app
 from emulator.config import ConfigError, WorkerConfig, load_config
+from emulator.local_settings import FILENAME as LOCAL_SETTINGS_FILE
 from emulator.reloader import Reloader
 
 log = logging.getLogger("edge.dev")
@@ -51,8 +55,8 @@ class DevOptions:
     test_scheduled: bool = False
     ai_routes: list[str] = field(default_factory=list)
     api_port: int | None = None  # None: the worker's port + 1 (0 when the worker's is 0)
-    api: bool = True
-    api_token: str | None = None  # None: the REST API answers anyone, so it stays on loopback
+    api: bool = True  # serve the bindings' side apps (the Workers AI REST API)
+    api_token: str | None = None  # None: side apps answer anyone, so they stay on loopback
     reload: bool = True
     interactive: bool | None = None  # None: when stdin and stdout are terminals
     log_level: str = "info"
@@ -68,6 +72,7 @@ class _BrokenWorker:
 
     has_fetch = True
     has_scheduled = True
+    bound: list[tuple[Any, Any]] = []  # noqa: RUF012 - never mutated
 
     def __init__(self, name: str, error: BaseException) -> None:
         self.name = name
@@ -89,7 +94,8 @@ class DevServer:
         self.config: WorkerConfig | None = None
         self.host: BindingHost | None = None
         self.url = ""
-        self.api_url: str | None = None
+        self.api_url: str | None = None  # the first side app's URL
+        self.side_apps: dict[str, str] = {}  # kind -> URL of its side app
         self.reloads = 0
         self._worker: Any = None
         self._servers: list[tuple[serving.Server, asyncio.Task[None]]] = []
@@ -99,6 +105,8 @@ class DevServer:
         self._stopped = asyncio.Event()
         self._started_specs: set[tuple] = set()
         self._rows: list[banner.BindingRow] = []
+        self._titles: dict[str, str] = {}  # kind -> title of its side app
+        self._ip, self._port = DEFAULT_IP, 0
 
     # --- the worker -----------------------------------------------------------------
 
@@ -115,48 +123,26 @@ class DevServer:
             o.path, config_file=o.config_file, env=o.env, var_overrides=o.vars or None
         )
 
-    def _build(self, config: WorkerConfig) -> tuple[dict[str, Any], Any]:
-        from emulator.worker import load_worker
-
-        assert self.host is not None
-        env = build_env(config, self.host)
-        return env, load_worker(config, env)
-
-    async def _startup_bindings(self, config: WorkerConfig, env: dict[str, Any]) -> None:
-        """Await `startup()` once per binding (health checks, model warm-up)."""
-        for spec in config.bindings:
-            key = (spec.kind, spec.name, repr(sorted(spec.options.items())))
-            if key in self._started_specs:
-                continue
-            obj = env.get(spec.name)
-            if obj is None:  # not built (pending kind, or the worker failed to load)
-                continue
-            startup = getattr(obj, "startup", None)
-            if callable(startup):
-                try:
-                    await startup()
-                except Exception as exc:  # report it; the worker can still serve other routes
-                    log.warning(
-                        "binding %s (%s) failed its start-up check: %s", spec.name, spec.kind, exc
-                    )
-            self._started_specs.add(key)
-
     async def reload(self, changed: set[Path] | None = None) -> bool:
         """Rebuild config, env and worker; swap them in if everything loads. True on success."""
         started = time.perf_counter()
+        assert self.host is not None
         try:
             config = self._load_config()
-            self._refresh_local_settings(config)
-            env, worker = self._build(config)
-            await self._startup_bindings(config, env)
+            # a broken edge.toml raises here, so the last good settings stay in force
+            self.host.settings = self.host.settings.reloaded()
+            worker = loader.load(config, self.host)
+            await loader.startup(worker.bound, self._started_specs)
         except Exception as exc:
             banner.print_load_error(
                 self.console, exc, kept=not isinstance(self._worker, _BrokenWorker)
             )
             return False
-        self.config, self._worker = config, worker
+        old, self.config, self._worker = self._worker, config, worker
         self.reloads += 1
-        rows = banner.binding_rows(config, env)
+        await loader.retire(old.bound)
+        await self._start_side_apps(config)
+        rows = banner.binding_rows(config, worker.bound)
         if rows != self._rows:  # as Wrangler does when the config changes what env holds
             self._rows = rows
             banner.print_bindings(self.console, rows)
@@ -169,33 +155,12 @@ class DevServer:
     # --- start / stop ---------------------------------------------------------------
 
     def _host(self, config: WorkerConfig) -> BindingHost:
-        from bindings.ai.routing import parse_routes
-
         o = self.options
-        parse_routes(list(o.ai_routes))  # a bad --ai-route fails now, with its own message
-        state_dir = (
-            Path(o.persist_to).resolve() if o.persist_to else config.root / ".wrangler" / "state"
-        )
-        return BindingHost.for_worker(config, state_dir, ai_routes=o.ai_routes)
+        state = loader.state_dir(config, o.persist_to)
+        return loader.host_for(config, state, ai_routes=o.ai_routes)
 
     def _watched_files(self, config: WorkerConfig) -> list[Path]:
-        from emulator.local_settings import FILENAME
-
-        return [*config.watched_files(), config.root / FILENAME]
-
-    def _refresh_local_settings(self, config: WorkerConfig) -> None:
-        """Re-read `edge.toml` (a bad one raises, so the last good worker keeps serving)
-        and hand changed AI routes to the live service, which keeps unchanged engines."""
-        from emulator.local_settings import load_local_settings
-
-        assert self.host is not None
-        local = load_local_settings(config.root)
-        if local == self.host.options.get("local"):
-            return
-        self.host.options["local"] = local
-        service = self.host.services().get("ai")
-        if service is not None:
-            service.reconfigure(self.host.options)
+        return [*config.watched_files(), config.root / LOCAL_SETTINGS_FILE]
 
     async def start(self) -> None:
         """Load the worker, bind the sockets, start serving and print the banner.
@@ -209,14 +174,13 @@ class DevServer:
             raise DevError(str(exc)) from exc
         self.config = config
         try:
-            env, self._worker = self._build(config)
+            self._worker = loader.load(config, self.host)
         except Exception as exc:
             if isinstance(exc, ConfigError):
                 raise DevError(str(exc)) from exc
-            env = {}
             banner.print_load_error(self.console, exc, kept=False)
             self._worker = _BrokenWorker(config.name, exc)
-        await self._startup_bindings(config, env)
+        await loader.startup(self._worker.bound, self._started_specs)
 
         ip = self.options.ip or config.dev.ip or DEFAULT_IP
         port = self.options.port if self.options.port is not None else config.dev.port
@@ -236,19 +200,19 @@ class DevServer:
         )
         self._servers.append(await serving.serve(app, sock))
 
-        if self.options.api:
-            await self._start_api(ip, sock.getsockname()[1])
+        self._ip, self._port = ip, sock.getsockname()[1]
+        await self._start_side_apps(config)
 
         interactive = self.options.interactive
         if interactive is None:
             interactive = os.isatty(0) and os.isatty(1)
-        self._rows = banner.binding_rows(config, env)
+        self._rows = banner.binding_rows(config, self._worker.bound)
         banner.print_banner(
             self.console,
             name=config.name,
             url=self.url,
             rows=self._rows,
-            api_url=self.api_url,
+            side_apps=[(self._titles[kind], url) for kind, url in self.side_apps.items()],
             env_name=config.env_name,
             keys_hint=interactive,
             secrets_file=config.secrets_file,
@@ -266,34 +230,45 @@ class DevServer:
             )
             self._reloader_task = asyncio.create_task(self._reloader.run())
 
-    async def _start_api(self, ip: str, worker_port: int) -> None:
-        if importlib.util.find_spec("bindings.ai.rest") is None:
+    async def _start_side_apps(self, config: WorkerConfig) -> None:
+        """Serve each binding kind's side app (the Workers AI REST API) on a port of its
+        own: the first on `--api-port` (default: the worker's port + 1), others on free
+        ports. A kind that first appears on a reload gets its app then."""
+        if not self.options.api or self.host is None:
             return
-        api_port = self.options.api_port
-        if api_port is None:
-            api_port = worker_port + 1 if self.options.port != 0 and worker_port else 0
+        for kind, side in loader.side_apps(config, self.host, self.options.api_token):
+            if kind in self._titles:
+                continue
+            self._titles[kind] = side.title
+            port = 0
+            if not self.side_apps:
+                port = self.options.api_port
+                if port is None:
+                    port = self._port + 1 if self.options.port != 0 and self._port else 0
+            url = await self._serve_side_app(side.title, side.app, port)
+            if url is not None:
+                self.side_apps[kind] = url
+                self.api_url = self.api_url or url
+                if self.reloads:  # the banner is out: say where it is now
+                    self.console.print(f"{escape(side.title)} on [link={url}]{url}[/link]")
+
+    async def _serve_side_app(self, title: str, app: Any, port: int) -> str | None:
+        ip = self._ip
         if self.options.api_token is None and not _is_loopback(ip):
             log.warning(
-                "Workers AI REST API kept on 127.0.0.1: it has no token; pass --api-token "
+                "%s kept on 127.0.0.1: it has no token; pass --api-token "
                 "(or EDGE_API_TOKEN) to serve it on %s",
+                title,
                 ip,
             )
             ip = "127.0.0.1"
         try:
-            sock = serving.bind(ip, api_port)
+            sock = serving.bind(ip, port)
         except serving.ServeError as exc:
-            log.warning("Workers AI REST API not started: %s (use --api-port or --no-api)", exc)
-            return
-        self.api_url = serving.url_for(ip, sock.getsockname()[1])
-        self._servers.append(await serving.serve(_LazyApi(self), sock))
-
-    def ai_service(self) -> Any:
-        """The session's one `AiService` (shared with `env.AI` and the REST API)."""
-        from bindings.ai.service import AiService
-
-        assert self.host is not None
-        host = self.host
-        return host.shared("ai", lambda: AiService.from_options(host.options))
+            log.warning("%s not started: %s (use --api-port or --no-api)", title, exc)
+            return None
+        self._servers.append(await serving.serve(app, sock))
+        return serving.url_for(ip, sock.getsockname()[1])
 
     def stop(self) -> None:
         self._stopped.set()
@@ -318,6 +293,8 @@ class DevServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._servers.clear()
+        if self._worker is not None:
+            await loader.retire(self._worker.bound)
         if self.host is not None:
             await self.host.close()
 
@@ -343,22 +320,6 @@ class DevServer:
         self.stop()
 
 
-class _LazyApi:
-    """The REST API app, imported and built on its first request so a worker without an
-    AI binding starts without importing the AI stack."""
-
-    def __init__(self, dev: DevServer) -> None:
-        self.dev = dev
-        self.app: Any = None
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if self.app is None:
-            from bindings.ai.rest import create_app as create_api
-
-            self.app = create_api(self.dev.ai_service(), api_token=self.dev.options.api_token)
-        await self.app(scope, receive, send)
-
-
 def _is_loopback(ip: str) -> bool:
     if ip == "localhost":
         return True
@@ -380,8 +341,6 @@ def run(options: DevOptions) -> int:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(server.serve())
     except DevError as exc:
-        from rich.markup import escape
-
         server.console.print(f"[bold red]✘ {escape(str(exc))}[/]")
         return 1
     except KeyboardInterrupt:

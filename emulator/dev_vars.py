@@ -12,7 +12,8 @@ from typing import Any
 
 from dotenv import parser as dotenv_parser
 
-from emulator.config import ConfigError, _warn_once
+from emulator.config_checks import warn_once
+from emulator.errors import ConfigError
 
 
 def load_secrets(
@@ -55,7 +56,7 @@ def _filter_required(
         return secrets
     for key in required:
         if key not in secrets:
-            _warn_once(f"secret {key} is listed in secrets.required but not defined locally")
+            warn_once(f"secret {key} is listed in secrets.required but not defined locally")
     return {k: v for k, v in secrets.items() if k in required}
 
 

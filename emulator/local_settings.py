@@ -19,16 +19,30 @@ and the worker stays deployable. Example::
     options = { timeout = 60 }
 
 Route tables carry the same fields as `bindings.ai.routing.Route` (and as `--ai-route`).
+Everything is read, checked and turned into typed `LocalSettings` once, by
+`load_local_settings`; `edge dev` re-reads the file when it changes (`reloaded()`), and a
+broken edit raises, so the last good settings stay in force.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from emulator.config import ConfigError
+from bindings.ai.routing import (
+    ENV_VAR,
+    Route,
+    RouteLayer,
+    RouteTable,
+    parse_routes,
+    route_from_table,
+)
+from emulator.errors import ConfigError
 
 log = logging.getLogger("edge.config")
 
@@ -51,13 +65,75 @@ ROUTE_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
 _KNOWN = {"ai": {"routes", "catalogue"}}
 
 
-def load_local_settings(root: Path) -> dict[str, Any]:
-    """The parsed `edge.toml` in `root` (`{}` when there is none), with route `urls`
-    normalised to lists and `gguf` / `catalogue` paths made absolute. Raises
-    `ConfigError` naming the file and key when the file is malformed."""
-    file = Path(root) / FILENAME
+@dataclass(frozen=True)
+class AiSettings:
+    """Which engine serves which Workers AI model on this machine, by source in precedence
+    order (`--ai-route` flags, `EDGE_AI_ROUTES`, `edge.toml`), and extra catalogue folders."""
+
+    cli: tuple[Route, ...] = ()
+    env: tuple[Route, ...] = ()
+    file: tuple[Route, ...] = ()
+    catalogue: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_specs(
+        cls, specs: Iterable[str] = (), *, environ: Mapping[str, str] | None = None
+    ) -> AiSettings:
+        """Routes from `--ai-route` specs and `EDGE_AI_ROUTES` in `environ` (default: the
+        process environment; `{}` for none); `RouteError` quotes a malformed spec."""
+        environ = os.environ if environ is None else environ
+        return cls(
+            cli=tuple(parse_routes(list(specs))),
+            env=tuple(parse_routes(environ.get(ENV_VAR, ""))),
+        )
+
+    def route_table(self) -> RouteTable:
+        """The routes to resolve models with (the embedded default last)."""
+        return RouteTable(
+            [
+                RouteLayer("--ai-route", self.cli),
+                RouteLayer(ENV_VAR, self.env),
+                RouteLayer(FILENAME, self.file),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """Machine-local settings of one worker folder: `edge.toml` plus CLI flags and
+    environment. `root` is the folder (None: no file is read)."""
+
+    root: Path | None = None
+    ai: AiSettings = field(default_factory=AiSettings)
+
+    def reloaded(self) -> LocalSettings:
+        """These settings with `edge.toml` read again (flags and environment kept);
+        `ConfigError` when the file is now malformed."""
+        if self.root is None:
+            return self
+        routes, catalogue = _read_file(self.root)
+        return replace(self, ai=replace(self.ai, file=routes, catalogue=catalogue))
+
+
+def load_local_settings(
+    root: Path | None,
+    *,
+    ai_routes: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> LocalSettings:
+    """The settings for the worker folder `root`: its `edge.toml` (none when `root` is
+    None), `--ai-route` specs and `EDGE_AI_ROUTES` from `environ` (default: the process
+    environment). Raises `ConfigError` naming the file and key when the file is
+    malformed, `RouteError` quoting a malformed route spec."""
+    ai = AiSettings.from_specs(ai_routes, environ=environ)
+    settings = LocalSettings(root=Path(root).resolve() if root is not None else None, ai=ai)
+    return settings.reloaded()
+
+
+def _read_file(root: Path) -> tuple[tuple[Route, ...], tuple[Path, ...]]:
+    file = root / FILENAME
     if not file.is_file():
-        return {}
+        return (), ()
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -67,32 +143,31 @@ def load_local_settings(root: Path) -> dict[str, Any]:
     for key in data:
         if key not in _KNOWN:
             log.warning("%s: unknown key %r; ignored", file, key)
-    if "ai" in data:
-        data["ai"] = _ai_section(data["ai"], file)
-    return data
+    if "ai" not in data:
+        return (), ()
+    return _ai_section(data["ai"], file)
 
 
-def _ai_section(ai: Any, file: Path) -> dict[str, Any]:
+def _ai_section(ai: Any, file: Path) -> tuple[tuple[Route, ...], tuple[Path, ...]]:
     if not isinstance(ai, dict):
         raise ConfigError(file, "ai", f"expected a table, got {ai!r}")
     for key in ai:
         if key not in _KNOWN["ai"]:
             log.warning("%s: unknown key 'ai.%s'; ignored", file, key)
-    result = dict(ai)
-    if "catalogue" in ai:
-        folders = ai["catalogue"]
-        if isinstance(folders, str):
-            folders = [folders]
-        if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
-            raise ConfigError(file, "ai.catalogue", "expected a folder path or an array of them")
-        result["catalogue"] = [str((file.parent / f).resolve()) for f in folders]
-    routes = ai.get("routes", {})
-    if not isinstance(routes, dict):
+    folders = ai.get("catalogue", [])
+    if isinstance(folders, str):
+        folders = [folders]
+    if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
+        raise ConfigError(file, "ai.catalogue", "expected a folder path or an array of them")
+    catalogue = tuple((file.parent / f).resolve() for f in folders)
+    tables = ai.get("routes", {})
+    if not isinstance(tables, dict):
         raise ConfigError(file, "ai.routes", 'expected tables like [ai.routes."MODEL"]')
-    result["routes"] = {
-        model: _route(table, file, f'ai.routes."{model}"') for model, table in routes.items()
-    }
-    return result
+    routes = tuple(
+        route_from_table(model, _route(table, file, f'ai.routes."{model}"'))
+        for model, table in tables.items()
+    )
+    return routes, catalogue
 
 
 def _route(table: Any, file: Path, key: str) -> dict[str, Any]:

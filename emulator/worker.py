@@ -25,12 +25,13 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import emulator.sdk
+from bindings.contract import Handler, Middleware
 from emulator.config import WorkerConfig
 from emulator.context import ExecutionContext
 from emulator.scheduled import ScheduledController
@@ -251,6 +252,8 @@ class Worker:
         self.env = env
         self.entrypoint: type[WorkerEntrypoint] | None = None
         self.legacy = False
+        self.bound: list[tuple[Any, Any]] = []  # (BindingSpec, value): set by emulator.loader
+        self._chain: Callable[..., Any] | None = None
         self._fetch: Callable[..., Any] | None = None
         self._scheduled: Callable[..., Any] | None = None
         self._fetch_arity = self._scheduled_arity = 0
@@ -322,7 +325,21 @@ class Worker:
         handler = f"on_{kind}" if self.legacy else f"Default.{kind}"
         return f"{self.main.name}: {handler}"
 
+    def use(self, middleware: Sequence[Middleware]) -> None:
+        """Run `middleware` (binding kinds' request hooks, e.g. static assets) around the
+        fetch handler, the first given outermost."""
+        handler: Callable[..., Any] = self._handle
+        for step in reversed(middleware):
+            handler = _link(step, handler)
+        self._chain = handler if middleware else None
+
     async def fetch(self, request: Request, ctx: ExecutionContext) -> Response:
+        """Handle one request: binding middleware, then the worker's fetch handler."""
+        if self._chain is not None:
+            return await self._chain(request, ctx)
+        return await self._handle(request, ctx)
+
+    async def _handle(self, request: Request, ctx: ExecutionContext) -> Response:
         """Run the fetch handler; a non-Response result is a TypeError naming the handler."""
         if self._fetch is None:
             raise HandlerMissingError(
@@ -358,6 +375,13 @@ class Worker:
     def __repr__(self) -> str:
         form = "legacy" if self.legacy else "Default"
         return f"Worker(name={self.name!r}, main={str(self.main)!r}, entrypoint={form})"
+
+
+def _link(step: Middleware, call_next: Handler) -> Handler:
+    async def handler(request: Request, ctx: ExecutionContext) -> Response:
+        return await step(request, ctx, call_next)
+
+    return handler
 
 
 def load_worker(config: WorkerConfig, env: dict[str, Any]) -> Worker:

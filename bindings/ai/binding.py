@@ -7,6 +7,9 @@ as their JSON body and HTTP status, rather than raised); `models(params)` search
 catalogue; `lastRequestId` / `aiGatewayLogId` are set after each run. Every instance
 shares one `AiService` per dev session (`host.shared("ai", ...)`), so engines and
 loaded models survive hot reloads.
+
+`KIND` is the AI kind's row of the bindings contract (`bindings.contract`): the binding,
+its banner lines and start-up check, and the Workers AI REST API as its side app.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from bindings.ai.errors import AiError
 from bindings.ai.service import AiService
 from bindings.ai.streaming import AiStream
+from bindings.contract import BindingHost, BindingKind, BindingSpec, SideApp
 from emulator.sdk.attrdict import AttrDict
 
 
@@ -65,22 +69,52 @@ class Ai:
     def toMarkdown(self, *args: Any, **kwargs: Any) -> Any:  # Cloudflare's name
         raise NotImplementedError("env.AI.toMarkdown(): document conversion is not emulated")
 
-    # The dev server's hooks (see bindings.registry).
-    def describe(self) -> list[str]:
-        return self._service.describe()
-
-    async def startup(self) -> None:
-        await self._service.startup()
-
     def __repr__(self) -> str:
         return "<Ai binding (Workers AI, local engines)>"
 
 
-def build(spec: Any, host: Any) -> Ai:
+def shared_service(host: BindingHost) -> AiService:
+    """The session's one `AiService` (`env.AI` and the REST API share it)."""
+    return host.shared("ai", lambda: AiService.from_settings(host.settings.ai))
+
+
+def build(spec: BindingSpec, host: BindingHost) -> Ai:
     """`env.<spec.name>` for an `[ai]` binding: a view on the session's shared service."""
-    service = host.shared("ai", lambda: AiService.from_options(host.options))
-    service.reconfigure(host.options)  # a reload may bring new routes (edge.toml, env)
+    service = shared_service(host)
+    service.reconfigure(host.settings.ai)  # a reload may bring new routes (edge.toml)
     return Ai(service)
+
+
+class _LazyApi:
+    """The REST API app, imported and built on its first request: its stack (starlette
+    routes, jinja2 pages, OpenAPI) is not worth importing for a worker nobody queries."""
+
+    def __init__(self, host: BindingHost, token: str | None) -> None:
+        self.host = host
+        self.token = token
+        self.app: Any = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if self.app is None:
+            from bindings.ai.rest import create_app
+
+            self.app = create_app(shared_service(self.host), api_token=self.token)
+        await self.app(scope, receive, send)
+
+
+def _side_app(host: BindingHost, token: str | None) -> SideApp:
+    return SideApp("Workers AI REST API", _LazyApi(host, token))
+
+
+KIND = BindingKind(
+    "ai",
+    "AI",
+    shape="table",
+    build=build,
+    describe=lambda ai: ai.service.describe(),
+    startup=lambda ai: ai.service.startup(),
+    side_app=_side_app,
+)
 
 
 def _plain(options: Mapping[str, Any] | None) -> dict[str, Any] | None:

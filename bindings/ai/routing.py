@@ -7,7 +7,6 @@ come from `wrangler.toml`, so the worker's config stays deployable with real Wra
 from __future__ import annotations
 
 import fnmatch
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -294,22 +293,6 @@ class RouteTable:
         if default is not None:
             self.layers.append(RouteLayer("default", (default,)))
 
-    @classmethod
-    def from_options(
-        cls, options: dict[str, Any] | None = None, environ: dict[str, str] | None = None
-    ) -> RouteTable:
-        """Routes from `options["ai_routes"]` (CLI), `EDGE_AI_ROUTES`, `options["local"]["ai"]`."""
-        options = options or {}
-        environ = os.environ if environ is None else environ
-        layers = [
-            RouteLayer("--ai-route", tuple(parse_routes(list(options.get("ai_routes") or [])))),
-            RouteLayer(ENV_VAR, tuple(parse_routes(environ.get(ENV_VAR, "")))),
-        ]
-        local = (options.get("local") or {}).get("ai") or {}
-        root = options.get("root")
-        layers.append(RouteLayer("edge.toml", tuple(routes_from_local(local, root=root))))
-        return cls(layers)
-
     def resolve(self, model: str) -> Route:
         for layer in self.layers:
             route = layer.match(model)
@@ -331,22 +314,6 @@ class RouteTable:
             if layer.source != "default"
             for r in layer.routes
         ]
-
-
-def routes_from_local(local_ai: dict[str, Any], *, root: Path | str | None = None) -> list[Route]:
-    """Routes from an `edge.toml` `[ai]` table: `[ai.routes."MODEL"]` tables, or a list of
-    spec strings in `ai.routes`."""
-    if not isinstance(local_ai, dict):
-        raise RouteError("[ai] in edge.toml", "expected a table")
-    routes = local_ai.get("routes", {})
-    root_path = Path(root) if root else None
-    if isinstance(routes, dict):
-        return [route_from_table(model, table, root=root_path) for model, table in routes.items()]
-    if isinstance(routes, list) and all(isinstance(item, str) for item in routes):
-        return parse_routes(routes)
-    raise RouteError(
-        "ai.routes in edge.toml", 'expected [ai.routes."MODEL"] tables or a list of route strings'
-    )
 
 
 def describe_route(route: Route) -> str:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bindings.ai.engines import create_engine
@@ -27,6 +25,7 @@ from bindings.ai.errors import AiError, bad_input, internal
 from bindings.ai.request import build_request, choose_prompt_format
 from bindings.ai.routing import Route, RouteError, RouteLayer, RouteTable, describe_route
 from bindings.ai.streaming import AiStream, as_ai_error, collect
+from emulator.local_settings import AiSettings
 from emulator.sdk.attrdict import AttrDict
 
 log = logging.getLogger("edge.ai")
@@ -71,33 +70,23 @@ class AiService:
         self.last_health: dict[str, list[Health]] = {}
 
     @classmethod
-    def from_options(
-        cls, options: dict[str, Any] | None = None, *, environ: Mapping[str, str] | None = None
-    ) -> AiService:
-        """Build from emulator-wide settings (`host.options`): `ai_routes` (CLI flags),
-        `local` (edge.toml: `[ai] catalogue`, `[ai.routes]`), `root`; plus `EDGE_AI_ROUTES`."""
+    def from_settings(cls, settings: AiSettings | None = None) -> AiService:
+        """Build from the machine-local AI settings (`emulator.local_settings.AiSettings`:
+        routes from `--ai-route`, `EDGE_AI_ROUTES` and `edge.toml`, catalogue folders)."""
         from bindings.ai.catalogue import load_catalogue
 
-        options = options or {}
-        local_ai = (options.get("local") or {}).get("ai") or {}
-        root = Path(options.get("root") or ".")
-        extra = _as_list(options.get("ai_catalogue_dirs")) + _as_list(local_ai.get("catalogue"))
-        catalogue = load_catalogue([root / Path(d) for d in extra])
-        env = dict(os.environ if environ is None else environ)
-        return cls(catalogue, RouteTable.from_options(options, env))
+        settings = settings or AiSettings()
+        return cls(load_catalogue(list(settings.catalogue)), settings.route_table())
 
     # --- routing and engines -------------------------------------------------------------
 
-    def reconfigure(
-        self, options: dict[str, Any] | None, *, environ: Mapping[str, str] | None = None
-    ) -> bool:
-        """Re-read the routes (an edited `edge.toml`, on hot reload); True if they changed.
+    def reconfigure(self, settings: AiSettings) -> bool:
+        """Take new routes (an edited `edge.toml`, on hot reload); True if they changed.
 
         Engines stay cached by route key, so a model keeps its loaded engine when its route
         is unchanged; engines set from Python keep their place ahead of the rest.
         """
-        env = dict(os.environ if environ is None else environ)
-        table = RouteTable.from_options(options, env)
+        table = settings.route_table()
         python = [layer for layer in self.routes.layers if layer.source == "python"]
         if _fingerprint(table.layers) == _fingerprint(
             [layer for layer in self.routes.layers if layer.source != "python"]
@@ -367,13 +356,3 @@ def _engine_key(route: Route) -> tuple:
     # Engine-specific options are part of identity: two scripted routes with different
     # texts are two engines, while routes differing only in prompt_format share one.
     return (*route.key(), repr(sorted(route.options.items(), key=lambda kv: kv[0])))
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, str | Path):
-        return [value]
-    if isinstance(value, Iterable):
-        return list(value)
-    return [value]

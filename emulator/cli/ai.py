@@ -141,30 +141,31 @@ def _load_json(value: str, option: str) -> Any:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint=option) from None
 
 
-def _options(ai_routes: tuple[str, ...], root: Path) -> dict[str, Any]:
+def _options(ai_routes: tuple[str, ...], root: Path) -> Any:
     from emulator.config import ConfigError
     from emulator.local_settings import load_local_settings
 
     try:
-        local = load_local_settings(root)
+        return load_local_settings(root, ai_routes=ai_routes).ai
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    return {"ai_routes": list(ai_routes), "local": local, "root": root.resolve()}
+    except RouteError as exc:
+        raise _ConfigProblem(str(exc)) from None
 
 
-def _service(options: dict[str, Any]) -> Any:
+def _service(settings: Any) -> Any:
     from bindings.ai.service import AiService
 
     try:
-        return AiService.from_options(options)
+        return AiService.from_settings(settings)
     except RouteError as exc:
         raise _ConfigProblem(str(exc)) from None
     except ValueError as exc:  # a malformed catalogue entry names its file and field
         raise click.ClickException(str(exc)) from None
 
 
-async def _run(model: str, inputs: dict[str, Any], options: dict[str, Any], as_json: bool) -> int:
-    service = _service(options)
+async def _run(model: str, inputs: dict[str, Any], settings: Any, as_json: bool) -> int:
+    service = _service(settings)
     try:
         result = await service.run(model, inputs)
         if inputs.get("stream"):
@@ -193,8 +194,8 @@ async def _run(model: str, inputs: dict[str, Any], options: dict[str, Any], as_j
         await service.close()
 
 
-async def _status(options: dict[str, Any]) -> int:
-    service = _service(options)
+async def _status(settings: Any) -> int:
+    service = _service(settings)
     try:
         try:
             await service.startup()

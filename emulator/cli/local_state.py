@@ -44,10 +44,10 @@ def open_binding(
     """The binding object of `kind` whose name (or one of `keys`' values) is `wanted`, its
     spec, the worker config and the `BindingHost` (close it when done). `state` holds
     the `state_options` values."""
-    import importlib
-
-    from bindings.registry import BINDINGS, BindingHost
+    from bindings.contract import BindingHost
+    from bindings.registry import build_binding
     from emulator.config import ConfigError, load_config
+    from emulator.loader import state_dir
 
     if state.get("remote"):
         raise click.UsageError("edge is local only: --remote is not supported")
@@ -70,11 +70,8 @@ def open_binding(
         raise click.ClickException(
             f"no {kind} binding {wanted!r} in {config.file}; defined: {known}"
         )
-    persist_to = state.get("persist_to")
-    root = Path(persist_to).resolve() if persist_to else config.root / ".wrangler" / "state"
-    host = BindingHost(state_dir=root)
-    module = importlib.import_module(BINDINGS[kind])
-    return module.build(spec, host), spec, config, host
+    host = BindingHost(state_dir=state_dir(config, state.get("persist_to")))
+    return build_binding(spec, host), spec, config, host
 
 
 def run(host: Any, work: Awaitable[T], errors: tuple[type[Exception], ...] = ()) -> T:

@@ -22,13 +22,10 @@ def _catalogue(path: Path, extra: tuple[Path, ...]) -> Any:
 
     root = path if path.is_dir() else path.parent
     try:
-        local = load_local_settings(root)
+        configured = load_local_settings(root).ai.catalogue
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    configured = (local.get("ai") or {}).get("catalogue") or []
-    if isinstance(configured, str):
-        configured = [configured]
-    dirs = [root / Path(d) for d in configured] + list(extra)
+    dirs = [*configured, *extra]
     try:
         return load_catalogue(dirs)
     except CatalogueError as exc:

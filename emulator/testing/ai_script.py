@@ -36,6 +36,7 @@ from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Us
 from bindings.ai.engines.scripted import tokenize
 from bindings.ai.errors import AiError
 from bindings.ai.service import AiService
+from emulator.local_settings import AiSettings
 
 __all__ = ["AiScript", "Call", "RecordingAiService", "ScriptError", "Stream", "stream"]
 
@@ -244,21 +245,16 @@ class RecordingAiService(AiService):
         self.keep_open: list[Any] = []  # engines shared beyond this service (not closed)
 
     @classmethod
-    def for_tests(cls, options: dict[str, Any] | None = None) -> RecordingAiService:
-        """Like `AiService.from_options`, minus `EDGE_AI_ROUTES` (tests must not depend on
-        the shell), with the catalogue parsed once per process (not once per test)."""
-        from bindings.ai.routing import RouteTable
-
-        options = options or {}
-        local_ai = (options.get("local") or {}).get("ai") or {}
-        root = Path(options.get("root") or ".")
-        extra = [*_as_list(options.get("ai_catalogue_dirs")), *_as_list(local_ai.get("catalogue"))]
-        catalogue = _catalogue(tuple(root / Path(d) for d in extra))
-        return cls(catalogue, RouteTable.from_options(options, {}))
+    def for_tests(cls, settings: AiSettings | None = None) -> RecordingAiService:
+        """Like `AiService.from_settings`, with the catalogue parsed once per process (not
+        once per test). The harness loads settings without `EDGE_AI_ROUTES`: tests must
+        not depend on the shell."""
+        settings = settings or AiSettings()
+        return cls(_catalogue(settings.catalogue), settings.route_table())
 
     @classmethod
-    def for_script(cls, script: AiScript, options: dict[str, Any] | None = None) -> Any:
-        service = cls.for_tests(options)
+    def for_script(cls, script: AiScript, settings: AiSettings | None = None) -> Any:
+        service = cls.for_tests(settings)
         service.calls = script.calls
         service.set_engine("*", script)
         return service
@@ -299,12 +295,6 @@ def _catalogue(extra: tuple[Path, ...]) -> Any:
 def _stamp(location: Path) -> tuple:
     files = sorted(location.glob("*.md")) if location.is_dir() else [location]
     return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str | Path) else list(value)
 
 
 _ATOMS = (str, int, float, bool, type(None))

@@ -1,7 +1,7 @@
 """`load_worker()`: a worker running in-process for tests -- no server, no port.
 
 The worker is loaded exactly as `edge dev` loads it (`emulator.config.load_config`,
-`bindings.registry.build_env`, `emulator.worker.load_worker`) and each `fetch` calls
+`emulator.loader.load`) and each `fetch` calls
 the same `Worker.fetch(request, ctx)` the dev server's ASGI app calls, so a worker
 behaves the same here and under `edge dev`. What differs is made for tests:
 
@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bindings.registry import BindingHost, build_env
-from emulator import errorpage
+from bindings.contract import BindingHost
+from emulator import errorpage, loader
 from emulator.config import load_config
 from emulator.context import ExecutionContext
+from emulator.local_settings import AiSettings
 from emulator.scheduled import ScheduledController
 from emulator.sdk import Headers, Request, Response
 from emulator.testing.ai_script import AiScript, Call, RecordingAiService, ScriptError
@@ -194,6 +195,7 @@ class TestWorker:
         try:
             await self.drain()
         finally:
+            await loader.retire(self.worker.bound)
             await self.host.close()
             if self._cleanup is not None:
                 shutil.rmtree(self._cleanup, ignore_errors=True)
@@ -281,30 +283,35 @@ def _error_page(exc: Exception, request: Request) -> Response:
     )
 
 
-def _ai_service(ai: Any, options: dict[str, Any]) -> tuple[RecordingAiService, AiScript | None]:
+def _ai_routes(ai: Any) -> list[str]:
+    """The route specs of `load_worker(ai="*=scripted:echo" or [...])`, else none."""
+    if ai == "llama" or not isinstance(ai, str | list | tuple):
+        return []
+    routes = [ai] if isinstance(ai, str) else list(ai)
+    if not all(isinstance(r, str) and "=" in r for r in routes):
+        raise ValueError(
+            f"ai={ai!r}: expected 'llama', a route spec such as '*=scripted:echo', "
+            "an AiScript, a dict of replies per model, or an engine object"
+        )
+    return routes
+
+
+def _ai_service(ai: Any, settings: AiSettings) -> tuple[RecordingAiService, AiScript | None]:
     """The AI service for `load_worker(ai=...)`; see its docstring."""
     if ai is None or isinstance(ai, Mapping):
         ai = AiScript(ai)
     if isinstance(ai, AiScript):
-        return RecordingAiService.for_script(ai, options), ai
+        return RecordingAiService.for_script(ai, settings), ai
     if ai == "llama":
-        service = RecordingAiService.for_tests(options)
+        service = RecordingAiService.for_tests(settings)
         engine = _shared_llama()
         service.set_engine("*", engine)
         service.keep_open.append(engine)  # loaded once per process, not per test
         return service, None
-    if isinstance(ai, str | list | tuple):
-        routes = [ai] if isinstance(ai, str) else list(ai)
-        if not all(isinstance(r, str) and "=" in r for r in routes):
-            raise ValueError(
-                f"ai={ai!r}: expected 'llama', a route spec such as '*=scripted:echo', "
-                "an AiScript, a dict of replies per model, or an engine object"
-            )
-        # into the host's options: the binding re-reads its routes from them on every build
-        options["ai_routes"] = routes
-        return RecordingAiService.for_tests(options), None
+    if isinstance(ai, str | list | tuple):  # route specs: already in the settings
+        return RecordingAiService.for_tests(settings), None
     if callable(getattr(ai, "generate", None)):
-        service = RecordingAiService.for_tests(options)
+        service = RecordingAiService.for_tests(settings)
         service.set_engine("*", ai)
         return service, None
     raise TypeError(
@@ -347,8 +354,6 @@ def load_worker(
     engine object. State goes to `persist_to`, else to a temporary folder.
     Raises `ConfigError` / `WorkerLoadError` as `edge dev` would.
     """
-    from emulator.worker import load_worker as load_module
-
     config = load_config(path, config_file=config_file, env=env)
     config.vars.update(vars or {})
     config.secrets.update(secrets or {})
@@ -358,10 +363,10 @@ def load_worker(
         state_dir = cleanup
     else:
         state_dir = Path(persist_to).resolve()
-    host = BindingHost.for_worker(config, state_dir)
+    host = loader.host_for(config, state_dir, ai_routes=_ai_routes(ai), environ={})
     service = script = None
     if any(spec.kind == "ai" for spec in config.bindings):
-        service, script = _ai_service(ai, host.options)
+        service, script = _ai_service(ai, host.settings.ai)
         host.shared("ai", lambda: service)  # what bindings.ai.binding.build picks up
     elif ai is not None and not isinstance(ai, AiScript):  # (the plugin always passes one)
         raise ValueError(
@@ -369,9 +374,7 @@ def load_worker(
             'add [ai] binding = "AI" to it'
         )
     try:
-        values = build_env(config, host)
-        values.update(bindings or {})
-        worker = load_module(config, values)
+        worker = loader.load(config, host, extra=bindings)
     except BaseException:
         if cleanup is not None:
             shutil.rmtree(cleanup, ignore_errors=True)

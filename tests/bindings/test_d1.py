@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bindings import d1
+from bindings import d1, registry
 from bindings.d1 import D1Error, split_statements
-from bindings.registry import BINDINGS, PENDING, BindingHost
+from bindings.registry import BindingHost
 from emulator.config import BindingSpec
 
 
@@ -156,5 +156,5 @@ def test_split_statements():
 
 
 def test_registered():
-    assert BINDINGS["d1_databases"] == "bindings.d1"
-    assert "d1_databases" not in PENDING
+    assert registry.KINDS["d1_databases"] == "bindings.d1"
+    assert registry.get("d1_databases") is d1.KIND and d1.KIND.emulated

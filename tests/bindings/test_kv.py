@@ -166,10 +166,10 @@ async def test_list_bad_cursor(ns):
 
 
 def test_registered_in_registry():
-    from bindings.registry import BINDINGS, PENDING
+    from bindings import kv, registry
 
-    assert BINDINGS["kv_namespaces"] == "bindings.kv"
-    assert "kv_namespaces" not in PENDING
+    assert registry.KINDS["kv_namespaces"] == "bindings.kv"
+    assert registry.get("kv_namespaces") is kv.KIND and kv.KIND.emulated
 
 
 async def test_build_env_gives_the_namespace(tmp_path, host):

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bindings import r2
+from bindings import r2, registry
 from bindings.r2 import R2Error
-from bindings.registry import BINDINGS, PENDING, BindingHost
+from bindings.registry import BindingHost
 from emulator.config import BindingSpec
 
 
@@ -170,5 +170,5 @@ async def test_persistence_and_layout(host, tmp_path, bucket):
 
 
 def test_registered():
-    assert BINDINGS["r2_buckets"] == "bindings.r2"
-    assert "r2_buckets" not in PENDING
+    assert registry.KINDS["r2_buckets"] == "bindings.r2"
+    assert registry.get("r2_buckets") is r2.KIND and r2.KIND.emulated

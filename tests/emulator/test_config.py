@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator import config as config_module
+from bindings import registry
+from emulator import config_checks
 from emulator.config import (
     ConfigError,
     find_config,
@@ -71,9 +72,9 @@ def make_worker(tmp_path: Path, toml: str = BASIC, *, filename: str = "wrangler.
 
 @pytest.fixture(autouse=True)
 def _fresh_warnings():
-    config_module._warned.clear()
+    config_checks._warned.clear()
     yield
-    config_module._warned.clear()
+    config_checks._warned.clear()
 
 
 def error_for(tmp_path: Path, toml: str, **kwargs) -> str:
@@ -255,9 +256,7 @@ def test_known_wrangler_keys_do_not_warn(tmp_path, caplog):
     kinds = {spec.name: spec.kind for spec in config.bindings}
     assert kinds == {"DO": "durable_objects", "Q": "queues", "OTHER": "services",
                      "BROWSER": "browser", "LIMITER": "ratelimits"}  # fmt: skip
-    from bindings.registry import BINDINGS, PENDING
-
-    assert all(kind in PENDING or kind in BINDINGS for kind in kinds.values())
+    assert all(registry.get(kind) is not None for kind in kinds.values())
 
 
 def test_missing_python_workers_flag_warns(tmp_path, caplog):
@@ -432,8 +431,8 @@ def test_example_config_is_complete_and_loads(tmp_path, caplog):
     assert staging.name == f"{top.name}-staging" and staging.crons == top.crons
 
 
-def test_every_recognised_binding_kind_is_built_or_reported_pending():
-    from bindings.registry import BINDINGS, PENDING
-
-    missing = set(config_module.BINDING_TABLES) - set(BINDINGS) - PENDING
-    assert missing == set()
+def test_every_recognised_binding_kind_has_a_label_and_a_shape():
+    for kind in registry.all_kinds():
+        assert kind.label and kind.shape in ("table", "array", "bindings", "producers")
+        assert kind.emulated == (kind.kind in registry.KINDS)
+    assert set(registry.KINDS).isdisjoint(registry.PENDING)

@@ -178,13 +178,13 @@ async def test_port_in_use_is_a_dev_error(tmp_path):
         await server.aclose()
 
 
-async def test_host_options_state_dir_and_shared_services_closed(dev, tmp_path):
+async def test_host_settings_state_dir_and_shared_services_closed(dev, tmp_path):
     make_worker(tmp_path)
     s = await dev(ai_routes=["*=scripted:echo"], persist_to=tmp_path / "state")
     host = s.server.host
-    assert host.options["ai_routes"] == ["*=scripted:echo"]
-    assert host.options["root"] == tmp_path.resolve()
-    assert host.options["local"] == {}
+    assert [route.engine for route in host.settings.ai.cli] == ["scripted"]
+    assert host.settings.root == tmp_path.resolve()
+    assert host.settings.ai.file == ()
     assert host.state_dir == (tmp_path / "state").resolve()
 
     class Service:
@@ -212,7 +212,7 @@ async def test_ai_binding_is_shown_and_its_service_survives_reloads(dev, tmp_pat
     out = s.output()
     assert "env.AI" in out and "scripted" in out  # the binding's describe() lines
     service = s.server.worker_env()["AI"].service
-    assert s.server.ai_service() is service  # the one the REST API port serves
+    assert s.server.host.services()["ai"] is service  # the one the REST API port serves
     assert await s.server.reload() is True
     assert s.server.worker_env()["AI"].service is service
 
@@ -224,13 +224,13 @@ async def test_an_edited_edge_toml_reroutes_the_live_ai_service(dev, tmp_path, m
     edge_toml = tmp_path / "edge.toml"
     edge_toml.write_text('[ai.routes."*"]\nengine = "scripted"\noptions = { text = "one" }\n')
     s = await dev()
-    service = s.server.ai_service()
+    service = s.server.worker_env()["AI"].service
     model = "@cf/meta/llama-2-7b-chat-fp16"
     assert (await service.run(model, {"prompt": "x"}))["response"] == "one"
 
     edge_toml.write_text('[ai.routes."*"]\nengine = "scripted"\noptions = { text = "two" }\n')
     assert await s.server.reload() is True
-    assert s.server.ai_service() is service  # rerouted in place, not rebuilt
+    assert s.server.worker_env()["AI"].service is service  # rerouted in place, not rebuilt
     assert (await service.run(model, {"prompt": "x"}))["response"] == "two"
 
     edge_toml.write_text("[ai.routes\n")  # broken: the last good routes keep serving

@@ -1,4 +1,5 @@
-"""`edge.toml`: machine-local AI routes, never read by Wrangler."""
+"""`edge.toml`: machine-local AI routes, never read by Wrangler, loaded once into typed
+settings together with `--ai-route` and `EDGE_AI_ROUTES`."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import logging
 
 import pytest
 
+from bindings.ai.routing import DEFAULT_ROUTE, ENV_VAR, RouteError
 from emulator.config import ConfigError
-from emulator.local_settings import load_local_settings
+from emulator.local_settings import AiSettings, LocalSettings, load_local_settings
 
 
 def write(tmp_path, text):
@@ -16,7 +18,7 @@ def write(tmp_path, text):
 
 
 def test_absent_file_is_empty(tmp_path):
-    assert load_local_settings(tmp_path) == {}
+    assert load_local_settings(tmp_path, environ={}) == LocalSettings(tmp_path.resolve())
 
 
 def test_routes_are_normalised(tmp_path):
@@ -45,17 +47,18 @@ url = "http://tgi:8080"
 engine = "scripted"
 """,
     )
-    settings = load_local_settings(tmp_path)
-    routes = settings["ai"]["routes"]
+    settings = load_local_settings(tmp_path, environ={}).ai
+    routes = {route.model: route for route in settings.file}
     llama = routes["@cf/meta/llama-2-7b-chat-fp16"]
-    assert llama["gguf"] == str((tmp_path / "weights" / "llama.gguf").resolve())
-    assert llama["prompt_format"] == "llama2"
+    assert llama.gguf == (tmp_path / "weights" / "llama.gguf").resolve()
+    assert (llama.engine, llama.prompt_format) == ("llamacpp", "llama2")
     awq = routes["@hf/thebloke/llama-2-13b-chat-awq"]
-    assert awq["urls"] == ["http://gpu1:8000"]
-    assert awq["options"] == {"timeout": 60}
-    assert routes["*"] == {"engine": "scripted"}
-    assert routes["@cf/meta/llama-3-8b-instruct"]["urls"] == ["http://tgi:8080"]
-    assert settings["ai"]["catalogue"] == [str((tmp_path / "models").resolve())]
+    assert awq.urls == ("http://gpu1:8000",)
+    assert awq.served_model == "TheBloke/Llama-2-13B-chat-AWQ"
+    assert awq.options == {"timeout": 60}
+    assert (routes["*"].engine, routes["*"].urls, routes["*"].options) == ("scripted", (), {})
+    assert routes["@cf/meta/llama-3-8b-instruct"].urls == ("http://tgi:8080",)
+    assert settings.catalogue == ((tmp_path / "models").resolve(),)
 
 
 @pytest.mark.parametrize(
@@ -85,21 +88,50 @@ def test_malformed_file_is_a_config_error(tmp_path, text, expected):
 def test_unknown_keys_warn(tmp_path, caplog):
     write(tmp_path, 'colour = "blue"\n[ai]\nspeed = 3\n')
     with caplog.at_level(logging.WARNING, logger="edge.config"):
-        assert load_local_settings(tmp_path)["colour"] == "blue"
+        load_local_settings(tmp_path)
     assert "'colour'" in caplog.text and "ai.speed" in caplog.text
 
 
-def test_normalised_routes_are_what_the_ai_router_accepts(tmp_path):
-    from bindings.ai.routing import route_from_table
-
+def test_aliases_url_model_and_template(tmp_path):
     write(
         tmp_path,
         '[ai.routes."m"]\nengine = "vllm"\nurl = "http://gpu:8000"\nmodel = "served"\n'
         '[ai.routes."n"]\nengine = "llamacpp"\ngguf = "w/x.gguf"\ntemplate = "llama2"\n',
     )
-    routes = load_local_settings(tmp_path)["ai"]["routes"]
-    vllm = route_from_table("m", routes["m"], root=tmp_path)
+    vllm, llama = load_local_settings(tmp_path).ai.file
     assert vllm.urls == ("http://gpu:8000",) and vllm.served_model == "served"
-    llama = route_from_table("n", routes["n"], root=tmp_path)
     assert llama.gguf == (tmp_path / "w" / "x.gguf").resolve()
     assert llama.prompt_format == "llama2"
+
+
+def test_routes_in_precedence_cli_env_file(tmp_path):
+    model = "@cf/meta/llama-2-7b-chat-fp16"
+    write(tmp_path, f'[ai.routes."{model}"]\nengine = "vllm"\nurls = "http://file:1"\n')
+    environ = {ENV_VAR: "@hf/thebloke/llama-2-13b-chat-awq=tgi:http://env:1"}
+    settings = load_local_settings(tmp_path, environ=environ).ai
+    table = settings.route_table()
+    assert table.resolve(model).urls == ("http://file:1",)
+    assert table.resolve("@hf/thebloke/llama-2-13b-chat-awq").urls == ("http://env:1",)
+    assert table.resolve("@x/y") == DEFAULT_ROUTE
+    cli = load_local_settings(tmp_path, ai_routes=["*=scripted:echo"], environ=environ).ai
+    assert cli.route_table().resolve(model).engine == "scripted"
+    assert load_local_settings(None, environ={}).ai == AiSettings()
+
+
+def test_a_bad_route_spec_is_a_route_error():
+    with pytest.raises(RouteError, match="expected MODEL=ENGINE"):
+        load_local_settings(None, ai_routes=["nonsense"])
+    with pytest.raises(RouteError, match="expected MODEL=ENGINE"):
+        load_local_settings(None, environ={ENV_VAR: "nonsense"})
+
+
+def test_reloaded_rereads_the_file_and_keeps_flags(tmp_path):
+    write(tmp_path, '[ai.routes."*"]\nengine = "scripted"\noptions = { text = "one" }\n')
+    settings = load_local_settings(tmp_path, ai_routes=["m=scripted"], environ={})
+    write(tmp_path, '[ai.routes."*"]\nengine = "scripted"\noptions = { text = "two" }\n')
+    again = settings.reloaded()
+    assert [r.options for r in again.ai.file] == [{"text": "two"}]
+    assert again.ai.cli == settings.ai.cli
+    write(tmp_path, "[ai.routes\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        again.reloaded()

@@ -2,12 +2,13 @@ import json
 
 import pytest
 
-from bindings.ai.binding import Ai, build
+from bindings.ai.binding import KIND, Ai, build
 from bindings.ai.engines.scripted import ScriptedEngine
 from bindings.ai.errors import AiError
 from bindings.ai.streaming import AiStream
 from bindings.registry import BindingHost
 from emulator.config import BindingSpec
+from emulator.local_settings import load_local_settings
 from emulator.sdk import Response
 
 FP16 = "@cf/meta/llama-2-7b-chat-fp16"
@@ -17,8 +18,8 @@ SPEC = BindingSpec(kind="ai", name="AI", options={"binding": "AI"})
 
 @pytest.fixture
 def host(tmp_path, monkeypatch):
-    monkeypatch.delenv("EDGE_AI_ROUTES", raising=False)
-    return BindingHost(state_dir=tmp_path, options={"ai_routes": ["*=scripted:text=Hi there"]})
+    settings = load_local_settings(None, ai_routes=["*=scripted:text=Hi there"], environ={})
+    return BindingHost(state_dir=tmp_path, settings=settings)
 
 
 @pytest.fixture
@@ -86,10 +87,23 @@ async def test_models(ai):
 
 
 async def test_describe_and_startup_hooks(ai):
-    await ai.startup()
+    await KIND.startup(ai)
     names = [entry.name for entry in ai.service.catalogue.entries()]
-    assert ai.describe() == [f"{name} → scripted: fixed text" for name in names]
-    assert f"{FP16} → scripted: fixed text" in ai.describe()
+    assert KIND.describe(ai) == [f"{name} → scripted: fixed text" for name in names]
+    assert f"{FP16} → scripted: fixed text" in KIND.describe(ai)
+
+
+async def test_the_side_app_is_the_rest_api_on_the_shared_service(ai, host):
+    import httpx
+
+    side = KIND.side_app(host, None)
+    assert side.title == "Workers AI REST API"
+    transport = httpx.ASGITransport(app=side.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        url = f"/client/v4/accounts/x/ai/run/{FP16}"
+        answer = (await client.post(url, json={"prompt": "x"})).json()
+    assert answer["result"]["response"] == "Hi there"
+    assert side.app.app.state.service is ai.service  # built on the first request
 
 
 async def test_an_engine_set_from_python_serves_every_model(ai):
@@ -126,14 +140,15 @@ async def test_closing_the_response_stops_the_engine(ai):
     assert closed == [True]
 
 
-async def test_a_rebuild_with_new_routes_reconfigures_the_shared_service(host, monkeypatch):
+async def test_a_rebuild_with_new_routes_reconfigures_the_shared_service(host):
     first = build(SPEC, host)
     assert (await first.run(FP16, {"prompt": "x"})).response == "Hi there"
     python_engine = ScriptedEngine(text="from python")
     first.service.set_engine(AWQ, python_engine)
-    host.options["ai_routes"] = ["*=scripted:text=changed"]  # e.g. edge.toml edited
+    # e.g. edge.toml edited: `edge dev` gives the host its new settings, then rebuilds
+    host.settings = load_local_settings(None, ai_routes=["*=scripted:text=changed"], environ={})
     second = build(SPEC, host)
     assert second.service is first.service
     assert (await second.run(FP16, {"prompt": "x"})).response == "changed"
     assert (await second.run(AWQ, {"prompt": "x"})).response == "from python"
-    assert second.service.reconfigure(host.options) is False  # unchanged: nothing to do
+    assert second.service.reconfigure(host.settings.ai) is False  # unchanged: nothing to do

@@ -14,7 +14,7 @@ from bindings.ai.routing import (
     describe_route,
     parse_route,
     parse_routes,
-    routes_from_local,
+    route_from_table,
 )
 
 AWQ = "@hf/thebloke/llama-2-13b-chat-awq"
@@ -114,52 +114,46 @@ def test_later_route_for_the_same_model_wins_within_a_layer():
 
 
 def test_precedence_cli_over_env_over_file_over_default():
-    local = {"ai": {"routes": {FP16: {"engine": "vllm", "urls": ["http://file:1"]}}}}
-    env = {ENV_VAR: f"{AWQ}=tgi:http://env:1"}
-    table = RouteTable.from_options({"local": local}, env)
-    assert table.resolve(FP16).urls == ("http://file:1",)
+    file = RouteLayer("edge.toml", (route_from_table(FP16, {"engine": "vllm", "urls": "http://f:1"}),))
+    env = RouteLayer(ENV_VAR, tuple(parse_routes(f"{AWQ}=tgi:http://env:1")))
+    table = RouteTable([env, file])
+    assert table.resolve(FP16).urls == ("http://f:1",)
     assert table.resolve(AWQ).urls == ("http://env:1",)
     assert table.resolve("@cf/other/model") == DEFAULT_ROUTE
     assert table.source_of(table.resolve(AWQ)) == ENV_VAR
 
     # A CLI '*' wins over the env and file routes: every model goes to the scripted engine.
-    cli = RouteTable.from_options({"local": local, "ai_routes": ["*=scripted:echo"]}, env)
+    cli = RouteTable([RouteLayer("--ai-route", (parse_route("*=scripted:echo"),)), env, file])
     assert {cli.resolve(m).engine for m in (FP16, AWQ, "@x/y")} == {"scripted"}
     assert cli.source_of(cli.resolve(FP16)) == "--ai-route"
 
 
 def test_default_is_llamacpp_with_the_bundled_model():
-    table = RouteTable.from_options({}, {})
+    table = RouteTable([RouteLayer("--ai-route", ())])
     route = table.resolve(AWQ)
     assert (route.engine, route.gguf) == ("llamacpp", None)
     assert table.explicit_routes() == []
 
 
-def test_local_routes_from_tables_resolve_relative_gguf_against_root(tmp_path):
-    local = {"routes": {FP16: {"engine": "llamacpp", "gguf": "m/x.gguf", "options": {"n": 1}}}}
-    [route] = routes_from_local(local, root=tmp_path)
+def test_routes_from_tables_resolve_relative_gguf_against_root(tmp_path):
+    table = {"engine": "llamacpp", "gguf": "m/x.gguf", "options": {"n": 1}}
+    route = route_from_table(FP16, table, root=tmp_path)
     assert route.gguf == tmp_path / "m/x.gguf"
     assert route.options == {"n": 1}
 
 
-def test_local_routes_accept_a_list_of_specs():
-    [route] = routes_from_local({"routes": ["*=scripted:echo"]})
-    assert route.engine == "scripted"
-
-
 @pytest.mark.parametrize(
-    ("local", "fragment"),
+    ("table", "fragment"),
     [
-        ({"routes": {FP16: {"urls": ["http://x"]}}}, "'engine' is required"),
-        ({"routes": {FP16: {"engine": "vllm", "bogus": 1}}}, "unknown key(s) bogus"),
-        ({"routes": {FP16: {"engine": "vllm", "urls": [1]}}}, "'urls' must be"),
-        ({"routes": {FP16: "vllm"}}, "expected a table"),
-        ({"routes": 3}, "expected [ai.routes"),
+        ({"urls": ["http://x"]}, "'engine' is required"),
+        ({"engine": "vllm", "bogus": 1}, "unknown key(s) bogus"),
+        ({"engine": "vllm", "urls": [1]}, "'urls' must be"),
+        ("vllm", "expected a table"),
     ],
 )
-def test_local_route_errors(local, fragment):
+def test_route_table_errors(table, fragment):
     with pytest.raises(RouteError) as info:
-        routes_from_local(local)
+        route_from_table(FP16, table)
     assert fragment in str(info.value)
 
 

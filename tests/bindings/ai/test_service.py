@@ -11,6 +11,7 @@ from bindings.ai.routing import Route, RouteError, RouteTable, parse_routes
 from bindings.ai.service import AiService
 from bindings.ai.streaming import AiStream
 from bindings.ai.templates import get_format
+from emulator.local_settings import load_local_settings
 
 AWQ = "@hf/thebloke/llama-2-13b-chat-awq"
 FP16 = "@cf/meta/llama-2-7b-chat-fp16"
@@ -265,15 +266,14 @@ async def test_models_lists_the_catalogue_in_search_shape(service):
         await service.models({"page": 0})
 
 
-def test_from_options_reads_routes_from_cli_env_and_local(tmp_path):
-    options = {
-        "ai_routes": ["*=scripted:text=cli"],
-        "root": tmp_path,
-        "local": {"ai": {"routes": {FP16: {"engine": "vllm", "urls": ["http://f:1"]}}}},
-    }
-    service = AiService.from_options(options, environ={})
+def test_from_settings_reads_routes_from_cli_env_and_local(tmp_path):
+    (tmp_path / "edge.toml").write_text(
+        f'[ai.routes."{FP16}"]\nengine = "vllm"\nurls = ["http://f:1"]\n'
+    )
+    settings = load_local_settings(tmp_path, ai_routes=["*=scripted:text=cli"], environ={})
+    service = AiService.from_settings(settings.ai)
     assert service.route_for(FP16).options == {"text": "cli"}
-    service = AiService.from_options({**options, "ai_routes": []}, environ={})
+    service = AiService.from_settings(load_local_settings(tmp_path, environ={}).ai)
     assert service.route_for(FP16).engine == "vllm"
     assert service.route_for(AWQ).engine == "llamacpp"
 

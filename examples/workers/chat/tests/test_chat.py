@@ -13,22 +13,20 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from bindings.registry import BindingHost, build_env
+from emulator import loader
 from emulator.config import load_config
 from emulator.context import ExecutionContext
 from emulator.sdk import Request
-from emulator.worker import load_worker
 
 HERE = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "user", "content": "Why is pizza so good?"}]
 
 
 @pytest.fixture
-async def worker(tmp_path, monkeypatch):
-    monkeypatch.delenv("EDGE_AI_ROUTES", raising=False)
+async def worker(tmp_path):
     config = load_config(HERE)
-    host = BindingHost(state_dir=tmp_path, options={"ai_routes": ["*=scripted:echo"]})
-    yield load_worker(config, build_env(config, host))
+    host = loader.host_for(config, tmp_path, ai_routes=["*=scripted:echo"], environ={})
+    yield loader.load(config, host)
     await host.close()
 
 

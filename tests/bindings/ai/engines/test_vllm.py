@@ -14,6 +14,7 @@ from bindings.ai.engines.http_errors import BackendUnavailable
 from bindings.ai.engines.vllm import VllmEngine, base_url, create, sampling_params
 from bindings.ai.errors import AiError
 from bindings.ai.routing import Route
+from emulator.local_settings import AiSettings
 from tests.fakes.fake_vllm import FakeVllm
 from tests.fakes.loopback import free_port, serve
 
@@ -407,7 +408,8 @@ async def test_bearer_token_from_the_route_or_an_environment_variable(monkeypatc
 def service_for(url: str):
     from bindings.ai.service import AiService
 
-    return AiService.from_options({"ai_routes": [f"{MODEL}=vllm:{url},model={SERVED}"]})
+    routes = [f"{MODEL}=vllm:{url},model={SERVED}"]
+    return AiService.from_settings(AiSettings.from_specs(routes, environ={}))
 
 
 async def test_env_ai_run_is_served_by_vllm_with_the_llama2_template(fake, server):

@@ -222,7 +222,7 @@ def test_mid_stream_failure_reaches_the_sdk_as_an_error():
 def test_embedded_model_through_the_openai_sdk():
     """The default route (the bundled llama.cpp stand-in), streamed and not."""
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    service = AiService.from_options({})
+    service = AiService.from_settings()
     with serve(create_app(service)) as server:
         api = client(server)
         chat = api.chat.completions.create(

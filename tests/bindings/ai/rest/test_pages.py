@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 from bindings.ai.rest import create_app
 from bindings.ai.rest.schema_view import top_level
 from bindings.ai.service import AiService
+from emulator.local_settings import AiSettings
 from tests.bindings.ai.rest.support import CHAT_MODEL, FP16_MODEL, TOKEN, scripted_service
 
 SEED_ENTRY = next(
@@ -167,9 +169,8 @@ async def test_catalogue_text_is_escaped_and_beta_is_badged(tmp_path):
     folder = _custom_entry(
         tmp_path, "@cf/test/evil-model", "<script>alert(1)</script> & co", "true", more
     )
-    service = AiService.from_options(
-        {"ai_routes": ["*=scripted:echo"], "ai_catalogue_dirs": [str(folder)]}
-    )
+    settings = AiSettings.from_specs(["*=scripted:echo"])
+    service = AiService.from_settings(replace(settings, catalogue=(folder,)))
     transport = httpx.ASGITransport(app=create_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for path in ("/", "/models/@cf/test/evil-model"):
@@ -247,22 +248,24 @@ def test_openai_snippet_runs_as_shown(secured_server):
 
 
 async def test_worker_snippets_run_in_the_emulator(tmp_path, pages, monkeypatch):
-    worker_api = pytest.importorskip("emulator.worker")
-    from bindings.registry import BindingHost, build_env
+    from bindings.registry import BindingHost
+    from emulator import loader
     from emulator.config import load_config
     from emulator.context import ExecutionContext
+    from emulator.local_settings import load_local_settings
     from emulator.sdk import Request
 
     monkeypatch.delenv("EDGE_AI_ROUTES", raising=False)
     page = (await pages.get(f"/models/{CHAT_MODEL}")).text
     (tmp_path / "wrangler.toml").write_text(block(page, "snippet-wrangler"))
     (tmp_path / "src").mkdir()
-    host = BindingHost(state_dir=tmp_path / "state", options={"ai_routes": ["*=scripted:echo"]})
+    settings = load_local_settings(None, ai_routes=["*=scripted:echo"])
+    host = BindingHost(state_dir=tmp_path / "state", settings=settings)
     try:
         for key in ("worker", "worker-streaming"):
             (tmp_path / "src" / "entry.py").write_text(block(page, f"snippet-{key}"))
             config = load_config(tmp_path)
-            worker = worker_api.load_worker(config, build_env(config, host))
+            worker = loader.load(config, host)
             response = await worker.fetch(Request("http://localhost/"), ExecutionContext())
             assert response.status == 200
             text = await response.text()

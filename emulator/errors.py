@@ -1,0 +1,30 @@
+"""The error every user-facing failure of edge derives from: a message plus a hint.
+
+`EdgeError` is what a front end (the CLI, the dev server's reload loop, the test
+harness) catches to show a problem to the user without a traceback: `str(error)` says
+what is wrong (it names the file, key or URL involved), `error.hint` says what to do
+about it, when there is something to say. Errors a worker is meant to catch (`AiError`,
+`KvError`, ...) keep their own Cloudflare-shaped messages; they subclass this so the
+CLI, which runs them outside a worker, reports every one the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EdgeError(Exception):
+    """A problem to show the user as it is (no traceback). `hint` is the next step, if any."""
+
+    hint: str | None = None
+
+
+class ConfigError(EdgeError):
+    """A configuration problem; the message names the file, the key and what was expected."""
+
+    def __init__(self, file: Path | str, key: str | None, problem: str) -> None:
+        self.file = Path(file)
+        self.key = key
+        self.problem = problem
+        where = f"{self.file}" + (f": {key}" if key else "")
+        super().__init__(f"{where}: {problem}")
