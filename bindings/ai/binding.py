@@ -19,11 +19,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from bindings.ai.binary import AiBinary
 from bindings.ai.errors import AiError
 from bindings.ai.service import AiService
 from bindings.ai.streaming import AiStream
 from bindings.contract import BindingHost, BindingKind, BindingSpec, SideApp
-from emulator.sdk.attrdict import AttrDict
+from emulator.sdk.attrdict import AttrDict, unwrap
 
 
 class Ai:
@@ -40,7 +41,7 @@ class Ai:
 
     async def run(
         self, model: str, inputs: Any = None, options: Mapping[str, Any] | None = None
-    ) -> AttrDict | AiStream | Any:
+    ) -> AttrDict | AiStream | AiBinary | Any:
         """Run `model` on `inputs`; raises `AiError` (`"5006: ..."`) like Cloudflare."""
         # A v4 UUID like Cloudflare's cf-ai-req-id, without uuid4()'s urandom syscall.
         request_id = self.lastRequestId = str(uuid.UUID(int=random.getrandbits(128), version=4))
@@ -123,14 +124,17 @@ def _plain(options: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in options.items() if k != "returnRawResponse"}
 
 
-def _result_response(result: AttrDict | AiStream, request_id: str) -> Any:
+def _result_response(result: Any, request_id: str) -> Any:
     from emulator.sdk import Response
 
     headers = {"cf-ai-req-id": request_id}
     if isinstance(result, AiStream):
         headers["content-type"] = "text/event-stream"
         return Response(result, headers=headers)
-    return Response.json(result.to_py(), headers=headers)
+    if isinstance(result, AiBinary):
+        headers["content-type"] = result.media_type
+        return Response(result.data, headers=headers)
+    return Response.json(unwrap(result), headers=headers)
 
 
 def _error_response(error: AiError, request_id: str) -> Any:

@@ -21,6 +21,7 @@ CODES: dict[int, tuple[int, str]] = {
     3036: (429, "rate limited"),
     3040: (429, "out of capacity"),
     3043: (500, "internal server error"),
+    5004: (400, "invalid data"),
     5006: (400, "input validation failed"),
     5007: (400, "no such model"),
     5016: (400, "unsupported option"),

@@ -3,11 +3,14 @@ the REST API and `edge ai`. One per dev session (it survives hot reloads).
 
 `run()` follows Cloudflare's binding (workerd `src/cloudflare/internal/ai-api.ts`):
 look the model up (5007), validate the inputs against its schema (5006; nothing invalid
-reaches an engine), drop and log once the keys the schema does not declare, template
-the prompt for the weights actually served (`bindings.ai.request`), generate, and
-answer `{"response", "usage"}` or, with `stream: true`, an `AiStream` of SSE frames.
-The third argument takes Cloudflare's `AiOptions`; those with no local meaning are
-accepted and noted once in the dev log.
+reaches an engine), drop and log once the keys the schema does not declare, then hand
+over to the model's task (`bindings.ai.tasks`): it builds the engine request (Text
+Generation: the prompt templated for the weights actually served), runs the engine of
+the model's route, and shapes the answer as Cloudflare does (`{"response", "usage"}`,
+an `AiStream` of SSE frames, raw bytes...). A route whose engine cannot serve the
+model's task is a 5007 naming the task and how to route it. The third argument takes
+Cloudflare's `AiOptions`; those with no local meaning are accepted and noted once in
+the dev log.
 """
 
 from __future__ import annotations
@@ -15,16 +18,16 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bindings.ai.engines import create_engine
-from bindings.ai.engines.base import Engine, Health, PromptFormat
+from bindings.ai.engines.base import Engine, Health, serves
 from bindings.ai.errors import AiError, bad_input, internal
-from bindings.ai.request import build_request, choose_prompt_format
 from bindings.ai.routing import Route, RouteError, RouteLayer, RouteTable, describe_route
-from bindings.ai.streaming import AiStream, as_ai_error, collect
+from bindings.ai.streaming import as_ai_error
+from bindings.ai.tasks import cannot_serve, task_of
 from emulator.local_settings import AiSettings
 from emulator.sdk.attrdict import AttrDict
 
@@ -64,7 +67,7 @@ class AiService:
         self.routes = routes if routes is not None else RouteTable()
         self._engine_factory = engine_factory
         self._engines: dict[tuple, Engine] = {}
-        self._resolved: dict[str, tuple[Any, Engine, PromptFormat]] = {}
+        self._resolved: dict[str, _Serving] = {}
         self._noted: set[Any] = set()
         self._started = False
         self.last_health: dict[str, list[Health]] = {}
@@ -138,8 +141,9 @@ class AiService:
 
     async def run(
         self, model: str, inputs: Any, options: dict[str, Any] | None = None
-    ) -> AttrDict | AiStream:
-        """`env.AI.run(model, inputs, options)` minus `returnRawResponse` (the binding's)."""
+    ) -> Any:
+        """`env.AI.run(model, inputs, options)` minus `returnRawResponse` (the binding's):
+        an `AttrDict` (or list), an `AiStream`, or an `AiBinary`, as the task shapes it."""
         self._note_options(options)
         entry = self.catalogue.get(model)
         if not isinstance(inputs, dict | Mapping):
@@ -150,24 +154,10 @@ class AiService:
         checked = check_inputs(entry, dict(inputs))
         if checked.ignored:
             self._note_ignored(entry.name, checked.ignored)
-        valid = checked.inputs
-        engine, fmt = self._serving(model, entry)
-        request = build_request(model, valid, None if valid.get("raw") else fmt)
-        log.debug("AI %s -> %s: %r", model, engine.name, request)
-        if request.stream:
-            stream = AiStream(engine.generate(request), model=model, engine=engine.name)
-            return await stream.start()
-        started = time.perf_counter()
-        text, usage = await collect(engine.generate(request), model=model)
-        log.info(
-            "AI %s (%s): %d+%d tokens in %.2fs",
-            model,
-            engine.name,
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            time.perf_counter() - started,
-        )
-        return _result(text, usage)
+        serving = self._serving(model, entry)
+        request = serving.task.build(entry, checked.inputs, serving.prepared)
+        log.debug("AI %s -> %s: %r", model, serving.engine.name, request)
+        return await serving.task.run(entry, serving.engine, request)
 
     async def models(self, params: Mapping[str, Any] | None = None) -> list[AttrDict]:
         """`env.AI.models(params)`: catalogue records in the REST `/ai/models/search` shape."""
@@ -198,9 +188,13 @@ class AiService:
         for entry in self.catalogue.entries():
             route = self.route_for(entry.name)
             try:
-                label = self.engine_for(route).describe(entry.name)
+                engine = self.engine_for(route)
+                self._check_task(entry, route, engine)
+                label = engine.describe(entry.name)
             except RouteError as exc:
                 label = f"error: {exc.problem}"
+            except AiError as exc:
+                label = f"not served: {exc.description}"
             health = self.last_health.get(describe_route(route))
             if health and not all(h.ok for h in health):
                 label += " (unhealthy: " + "; ".join(h.detail for h in health if not h.ok) + ")"
@@ -223,8 +217,17 @@ class AiService:
                     f"{describe_route(route)!r} (from {source})",
                     f"no catalogue model is named {route.model}{hint}",
                 )
-        for name in names:
-            self.engine_for(self.route_for(name))
+        for entry in self.catalogue.entries():
+            route = self.route_for(entry.name)
+            engine = self.engine_for(route)
+            if route.model == entry.name:  # routed by name: it must be able to serve it
+                try:
+                    self._check_task(entry, route, engine)
+                except AiError as exc:
+                    source = self.routes.source_of(route)
+                    raise RouteError(
+                        f"{describe_route(route)!r} (from {source})", exc.description
+                    ) from None
         await self.health()
         for key, results in self.last_health.items():
             for result in results:
@@ -257,28 +260,29 @@ class AiService:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _serving(self, model: str, entry: Any) -> tuple[Engine, PromptFormat | None]:
-        """The engine and chat template for a model, resolved once and cached (the cache
-        is cleared whenever routes or engines change)."""
+    def _serving(self, model: str, entry: Any) -> _Serving:
+        """The task, engine and task preparation for a model, resolved once and cached
+        (the cache is cleared whenever routes or engines change)."""
         cached = self._resolved.get(model)
-        if cached is not None and cached[0] is entry:
-            return cached[1], cached[2]
+        if cached is not None and cached.entry is entry:
+            return cached
         route = self.route_for(model)
         try:
             engine = self.engine_for(route)
         except RouteError as exc:
             raise internal(str(exc)) from exc
-        try:
-            fmt = choose_prompt_format(route, engine, entry)
-        except AiError as exc:
-            fmt, error = None, exc
-        else:
-            error = None
-        if error is not None:
-            # Only `raw` prompts can do without a template: fail the others, uncached.
-            return engine, _MissingFormat(error)
-        self._resolved[model] = (entry, engine, fmt)
-        return engine, fmt
+        task = self._check_task(entry, route, engine)
+        serving = _Serving(entry, task, engine, task.prepare(entry, route, engine))
+        self._resolved[model] = serving
+        return serving
+
+    def _check_task(self, entry: Any, route: Route, engine: Engine) -> Any:
+        """The entry's task, if `engine` can serve it; else 5007 saying how to route it."""
+        task = task_of(entry)
+        if not serves(engine, task.capability):
+            source = self.routes.source_of(route)
+            raise cannot_serve(entry, task, f"'{describe_route(route)}' ({source})", engine)
+        return task
 
     def _note(self, key: Any, message: str) -> None:
         if key not in self._noted:
@@ -304,17 +308,14 @@ class AiService:
         )
 
 
-class _MissingFormat:
-    """Raises the template-choice error when (and only when) a template is needed."""
+@dataclass(frozen=True)
+class _Serving:
+    """How one catalogue model is served: its task, engine and the task's preparation."""
 
-    name = "missing"
-    stop = ()
-
-    def __init__(self, error: AiError) -> None:
-        self.error = error
-
-    def render(self, messages: list[dict[str, Any]]) -> str:
-        raise self.error
+    entry: Any
+    task: Any
+    engine: Engine
+    prepared: Any
 
 
 class _Broken:
@@ -336,16 +337,6 @@ async def _check(engine: Any) -> Health:
         return Health(ok=False, detail=f"no health answer within {HEALTH_TIMEOUT:g}s")
     except Exception as exc:
         return Health(ok=False, detail=f"{type(exc).__name__}: {as_ai_error(exc).description}")
-
-
-def _result(text: str, usage: Any) -> AttrDict:
-    # Built with dict.update: the values are known flat, so AttrDict's recursive wrapping
-    # (a measurable share of the per-call overhead) has nothing to do.
-    counts = AttrDict()
-    dict.update(counts, usage.as_dict())
-    result = AttrDict()
-    dict.update(result, response=text, usage=counts)
-    return result
 
 
 def _fingerprint(layers: list[RouteLayer]) -> list[tuple[str, list[str]]]:

@@ -6,8 +6,11 @@
     edge ai status --ai-route '*=scripted:echo'
 
 `run` goes through exactly what `env.AI.run` does (validation, templates, routing); it
-prints the response text (`--json`: the whole result), or with `--stream` the SSE frames
-as a worker would receive them. Routes come from `--ai-route`, `EDGE_AI_ROUTES` and the
+takes the input flags of the model's task (`bindings.ai.tasks`: `--prompt`, ... for
+text generation) plus `--input-json`, and prints what the task prints (the response
+text; `--json`: the whole result), or with `--stream` the SSE frames as a worker would
+receive them. Binary results (images, audio) go to `-o FILE`, or to a piped stdout,
+never to a terminal. Routes come from `--ai-route`, `EDGE_AI_ROUTES` and the
 `edge.toml` in `--root` (default: the current folder), as for `edge dev`.
 """
 
@@ -55,29 +58,66 @@ def _common(func: Any) -> Any:
     return func
 
 
-@ai.command("run")
+class _RunCommand(click.Command):
+    """`edge ai run`: its input flags are every task's (`bindings.ai.tasks`), read from the
+    task table when the command runs, so a new task module brings its flags along."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        return [*params[:1], *_task_params(), *params[1:]]
+
+
+def _task_params() -> list[click.Parameter]:
+    from bindings.ai.tasks import all_tasks
+
+    flags: dict[str, Any] = {}
+    for task in all_tasks():
+        for flag in task.cli_flags:
+            seen = flags.setdefault(flag.name, flag)
+            if (seen.type, seen.is_flag, seen.kind) != (flag.type, flag.is_flag, flag.kind):
+                raise RuntimeError(f"tasks disagree on what {flag.name} takes")
+    params: list[click.Parameter] = []
+    for flag in flags.values():
+        if flag.is_flag:
+            params.append(click.Option([flag.name, flag.dest], is_flag=True, default=None,
+                                       help=flag.help))
+        else:
+            kind = click.Path(dir_okay=False, allow_dash=True) if flag.kind == "file" else flag.type
+            params.append(click.Option([flag.name, flag.dest], type=kind, metavar=flag.metavar,
+                                       help=flag.help))
+    return params
+
+
+@ai.command("run", cls=_RunCommand)
 @click.argument("model")
-@click.option("--prompt", help="The prompt (one user turn, or verbatim with --raw).")
-@click.option("--system", help="A system message to put before --prompt.")
-@click.option("--messages-json", help="Messages as a JSON array; '@FILE' reads a file, '-' stdin.")
-@click.option("--input-json", help="Extra inputs as a JSON object (merged last).")
-@click.option("--stream", is_flag=True, help="Print the SSE stream as it arrives.")
-@click.option("--raw", is_flag=True, help="Send --prompt verbatim, without a chat template.")
-@click.option("--max-tokens", type=int, help="Most tokens to generate (the schema's default: 256).")
-@click.option("--temperature", type=float, help="Sampling temperature (the schema says 0-5).")
-@click.option("--top-p", type=float, help="Nucleus sampling mass.")
-@click.option("--top-k", type=int, help="Sample from the k most likely tokens.")
-@click.option("--seed", type=int, help="Random seed, for reproducible sampling.")
+@click.option("--input-json", help="Inputs as a JSON object (merged last); '@FILE' reads a file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the result to this file (needed for images and audio on a terminal).",
+)
 @_common
 def run_command(
-    model: str, ai_routes: tuple[str, ...], root: Path, as_json: bool, **fields: Any
+    model: str,
+    ai_routes: tuple[str, ...],
+    root: Path,
+    as_json: bool,
+    output: Path | None,
+    input_json: str | None,
+    **given: Any,
 ) -> None:
-    """Run MODEL once and print its answer."""
-    inputs = _inputs(fields)
+    """Run MODEL once and print its answer (each task takes its own input flags)."""
     _setup_logging()
-    code = asyncio.run(_run(model, inputs, _options(ai_routes, root), as_json))
-    sys.exit(code)
+    service = _service(_options(ai_routes, root))
+    try:
+        task = _task(service, model)
+    except AiError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    inputs = _inputs(task, model, given, input_json)
+    sys.exit(asyncio.run(_run(service, task, model, inputs, as_json, output)))
 
 
 @ai.command("status")
@@ -88,40 +128,51 @@ def status_command(ai_routes: tuple[str, ...], root: Path) -> None:
     sys.exit(asyncio.run(_status(_options(ai_routes, root))))
 
 
-def _inputs(fields: dict[str, Any]) -> dict[str, Any]:
-    inputs: dict[str, Any] = {}
-    prompt, system, messages = fields["prompt"], fields["system"], fields["messages_json"]
-    if messages is not None:
-        if prompt is not None:
-            raise click.UsageError("give --prompt or --messages-json, not both")
-        inputs["messages"] = _load_json(messages, "--messages-json")
-        if system is not None:
-            inputs["messages"] = [{"role": "system", "content": system}, *inputs["messages"]]
-    elif prompt is not None:
-        if system is not None:
-            if fields["raw"]:
-                raise click.UsageError("--system needs a chat template; it cannot go with --raw")
-            inputs["messages"] = [
-                {"role": "system", "content": system},
-                {"role": "user", "content": prompt},
-            ]
-        else:
-            inputs["prompt"] = prompt
-    if fields["raw"]:
-        inputs["raw"] = True
-    if fields["stream"]:
-        inputs["stream"] = True
-    for key in ("max_tokens", "temperature", "top_p", "top_k", "seed"):
-        if fields[key] is not None:
-            inputs[key] = fields[key]
-    if fields["input_json"] is not None:
-        extra = _load_json(fields["input_json"], "--input-json")
+def _task(service: Any, model: str) -> Any:
+    from bindings.ai.tasks import task_of
+
+    return task_of(service.catalogue.get(model))
+
+
+def _inputs(task: Any, model: str, given: dict[str, Any], input_json: str | None) -> dict:
+    from bindings.ai.tasks.base import CliInputError
+
+    own = {flag.dest: flag for flag in task.cli_flags}
+    stray = [name for name, value in given.items() if value is not None and name not in own]
+    if stray:
+        names = ", ".join("--" + name.replace("_", "-") for name in stray)
+        accepted = ", ".join(flag.name for flag in task.cli_flags) or "none"
+        raise click.UsageError(
+            f"{names} do(es) not apply to {model}, a {task.name} model "
+            f"(its flags: {accepted}; or --input-json)"
+        )
+    values = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        flag = own[name]
+        if flag.kind == "json":
+            value = _load_json(value, flag.name)
+        elif flag.kind == "file":
+            value = _read_file(value, flag.name)
+        values[name] = value
+    extra: dict[str, Any] = {}
+    if input_json is not None:
+        extra = _load_json(input_json, "--input-json")
         if not isinstance(extra, dict):
             raise click.BadParameter("expected a JSON object", param_hint="--input-json")
-        inputs.update(extra)
-    if "prompt" not in inputs and "messages" not in inputs:
-        raise click.UsageError("give --prompt, --messages-json, or --input-json with either")
-    return inputs
+    try:
+        return task.cli_inputs(values, extra)
+    except CliInputError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _read_file(value: str, option: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if value == "-" else Path(value).read_bytes()
+    except OSError as exc:
+        problem = f"cannot read {value}: {exc.strerror}"
+        raise click.BadParameter(problem, param_hint=option) from None
 
 
 def _load_json(value: str, option: str) -> Any:
@@ -164,25 +215,47 @@ def _service(settings: Any) -> Any:
         raise click.ClickException(str(exc)) from None
 
 
-async def _run(model: str, inputs: dict[str, Any], settings: Any, as_json: bool) -> int:
-    service = _service(settings)
+async def _run(
+    service: Any,
+    task: Any,
+    model: str,
+    inputs: dict[str, Any],
+    as_json: bool,
+    output: Path | None,
+) -> int:
+    from bindings.ai.binary import AiBinary
+    from bindings.ai.streaming import AiStream
+    from emulator.sdk.attrdict import unwrap
+
+    sink = None
     try:
         result = await service.run(model, inputs)
-        if inputs.get("stream"):
-            out = sys.stdout.buffer
+        sink = output.open("wb") if output is not None else None
+        out = sink or sys.stdout.buffer
+        if isinstance(result, AiStream):
             async for frame in result:
                 out.write(frame)
                 out.flush()
             return 1 if result.usage is None else 0
+        if isinstance(result, AiBinary):
+            if sink is None and sys.stdout.isatty():
+                click.echo(f"error: {model} answered {len(result)} bytes of "
+                           f"{result.media_type}; give -o FILE to save them", err=True)
+                return 1
+            out.write(result.data)
+            note = f"[{len(result)} bytes, {result.media_type}]"
+            click.echo(note + (f" written to {output}" if sink else ""), err=True)
+            return 0
         if as_json:
-            click.echo(json.dumps(result.to_py(), ensure_ascii=False, indent=2))
+            text, note = json.dumps(unwrap(result), ensure_ascii=False, indent=2), None
         else:
-            click.echo(result.response)
-            usage = result.usage
-            click.echo(
-                f"[{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens]",
-                err=True,
-            )
+            text, note = task.cli_output(result)
+        if sink is None:
+            click.echo(text)
+        else:
+            sink.write(text.encode() + b"\n")
+        if note:
+            click.echo(note, err=True)
         return 0
     except AiError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -191,6 +264,8 @@ async def _run(model: str, inputs: dict[str, Any], settings: Any, as_json: bool)
         click.echo(f"error: {exc}", err=True)
         return 2
     finally:
+        if sink is not None:
+            sink.close()
         await service.close()
 
 

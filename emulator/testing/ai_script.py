@@ -17,7 +17,13 @@ A reply is one of:
 `stream([...], ...)`     exactly these chunks, one SSE frame each, optionally `delay`-ed,
                          optionally ending in `error=AiError(...)` mid-stream
 `AiError(3040)`          raised from `env.AI.run` (3040 capacity, 3007 timeout, ...)
+`{...}`, `b"..."`,       for tasks other than text generation: exactly this engine output
+`output(value)`          (`output()` for a list, which would otherwise mean one per call)
 =======================  ===============================================================
+
+Every task is answered (`bindings.ai.tasks`): for a model whose task is not text
+generation, a text reply is handed to the task's sample output (an embedding of the
+right dimension, a valid PNG, ...), which carries the text where the output has text.
 """
 
 from __future__ import annotations
@@ -32,15 +38,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
+from bindings.ai.engines.base import (
+    EVERY_TASK,
+    GenerationRequest,
+    Health,
+    PromptFormat,
+    TaskRequest,
+    Usage,
+)
 from bindings.ai.engines.scripted import tokenize
 from bindings.ai.errors import AiError
 from bindings.ai.service import AiService
 from emulator.local_settings import AiSettings
 
-__all__ = ["AiScript", "Call", "RecordingAiService", "ScriptError", "Stream", "stream"]
+__all__ = [
+    "AiScript",
+    "Call",
+    "Output",
+    "RecordingAiService",
+    "ScriptError",
+    "Stream",
+    "output",
+    "stream",
+]
 
-Reply = Any  # str | list | Callable | Stream | AiError
+Reply = Any  # str | list | Callable | Stream | Output | dict | bytes | AiError
 
 _current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "edge_ai_call", default=None
@@ -77,6 +99,19 @@ def stream(chunks: Iterable[str], *, delay: float = 0.0, error: AiError | None =
     return Stream(chunks, float(delay), error)
 
 
+@dataclass(frozen=True)
+class Output:
+    """An engine output given as is, for tasks other than text generation (see `output()`)."""
+
+    value: Any
+
+
+def output(value: Any) -> Output:
+    """A reply that is exactly this engine output (a dict, bytes, or a list such as object
+    detection's), for a model whose task is not text generation."""
+    return Output(value)
+
+
 @dataclass
 class Call:
     """One `env.AI.run(model, inputs, options)` call, as the worker made it."""
@@ -106,6 +141,7 @@ class AiScript:
     """
 
     name = "scripted"
+    capabilities = EVERY_TASK
 
     def __init__(self, replies: Mapping[str, Reply] | None = None, *, default: Reply = None):
         self._replies: dict[str, Reply] = {}
@@ -155,6 +191,11 @@ class AiScript:
         call = _current_call.get()
         inputs = call.inputs if call is not None else _inputs_of(request)
         reply = await self._resolve(self._reply_for(request.model), request.model, inputs)
+        if isinstance(reply, Output):
+            raise self._fail(
+                f"the scripted reply for {request.model!r} is an engine output; text "
+                "generation models take text or stream([...]) replies"
+            )
         if isinstance(reply, Stream):
             chunks, delay, error = list(reply.chunks), reply.delay, reply.error
         else:
@@ -166,6 +207,26 @@ class AiScript:
         if error is not None:
             raise error
         yield Usage(prompt_tokens=len(tokenize(request.prompt)), completion_tokens=len(chunks))
+
+    async def infer(self, request: TaskRequest) -> Any:
+        """Any task but text generation: `output(...)` replies as they are, text ones
+        through the task's sample output."""
+        from bindings.ai.tasks import for_capability
+
+        call = _current_call.get()
+        inputs = call.inputs if call is not None else dict(request.inputs)
+        reply = await self._resolve(self._reply_for(request.model), request.model, inputs)
+        if isinstance(reply, Output):
+            return reply.value
+        if isinstance(reply, Stream):
+            raise self._fail(
+                f"the scripted reply for {request.model!r} is a stream; stream([...]) "
+                "replies are for text generation models"
+            )
+        task = for_capability(request.capability)
+        if task is None:
+            raise self._fail(f"no task needs capability {request.capability!r}")
+        return task.sample(request, reply)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -187,7 +248,9 @@ class AiScript:
             f"ai_script.set({model!r}, 'text') (or '*' for every model)"
         )
 
-    async def _resolve(self, found: tuple[str, Reply], model: str, inputs: Any) -> str | Stream:
+    async def _resolve(
+        self, found: tuple[str, Reply], model: str, inputs: Any
+    ) -> str | Stream | Output:
         key, reply = found
         for _ in range(10):  # a function may return a function; never loop forever
             if isinstance(reply, list | tuple):
@@ -202,8 +265,10 @@ class AiScript:
                 continue
             if isinstance(reply, AiError):
                 raise reply
-            if isinstance(reply, str | Stream):
+            if isinstance(reply, str | Stream | Output):
                 return reply
+            if isinstance(reply, dict | bytes | bytearray):
+                return Output(reply)
             if callable(reply):
                 reply = reply(_snapshot(inputs))
                 if inspect.isawaitable(reply):
@@ -215,7 +280,9 @@ class AiScript:
 
 
 def _check_reply(reply: Reply, model: str) -> None:
-    if isinstance(reply, str | Stream | AiError) or callable(reply):
+    if isinstance(reply, str | Stream | Output | AiError | dict | bytes | bytearray):
+        return
+    if callable(reply):
         return
     if isinstance(reply, list | tuple):
         if not reply:
@@ -225,7 +292,7 @@ def _check_reply(reply: Reply, model: str) -> None:
         return
     raise TypeError(
         f"a scripted reply for {model!r} must be a str, a list of replies, a function of "
-        f"the inputs, stream([...]) or an AiError; got {type(reply).__name__}"
+        f"the inputs, stream([...]), output(...) or an AiError; got {type(reply).__name__}"
     )
 
 

@@ -123,6 +123,67 @@ class CatalogueEntry:
                 return item.get("value")
         return None
 
+    # --- schema questions: asked here, never by walking schemas elsewhere ---------------
+
+    def input_forms(self) -> list[dict[str, Any]]:
+        """The input's alternatives (each `oneOf`/`anyOf` branch with the root's properties
+        merged in), or the input schema itself."""
+        schema = self.input_schema
+        branches = schema.get("oneOf") or schema.get("anyOf")
+        if not branches:
+            return [schema]
+        root = schema.get("properties") or {}
+        return [
+            {**branch, "properties": {**root, **(branch.get("properties") or {})}}
+            for branch in branches
+            if isinstance(branch, dict)
+        ]
+
+    def input_property(self, name: str) -> dict[str, Any] | None:
+        """The schema of input `name` in the first form that declares it, or None."""
+        for form in self.input_forms():
+            prop = (form.get("properties") or {}).get(name)
+            if isinstance(prop, dict):
+                return prop
+        return None
+
+    def accepts(self, name: str) -> bool:
+        """Whether some input form declares property `name`."""
+        return self.input_property(name) is not None
+
+    def accepts_messages(self) -> bool:
+        return self.accepts("messages")
+
+    def accepts_prompt(self) -> bool:
+        return self.accepts("prompt")
+
+    def streams(self) -> bool:
+        """Whether the input has a `stream` property (the model can answer with SSE)."""
+        return self.accepts("stream")
+
+    def input_default(self, name: str) -> Any:
+        """The schema's `default` for input `name`, or None."""
+        prop = self.input_property(name)
+        return prop.get("default") if prop else None
+
+    def max_prompt_length(self) -> int | None:
+        """The `maxLength` of the `prompt` input, in characters, or None."""
+        prop = self.input_property("prompt")
+        value = prop.get("maxLength") if prop else None
+        return value if isinstance(value, int) else None
+
+    def binary_output(self) -> str | None:
+        """The media type of a raw-bytes output (`image/png`, `audio/mpeg`), or None when
+        the model answers JSON (or SSE)."""
+        schema = self.output_schema
+        for form in schema.get("oneOf") or [schema]:
+            if not isinstance(form, dict) or form.get("format") != "binary":
+                continue
+            media = form.get("contentType") or "application/octet-stream"
+            if media != "text/event-stream":
+                return media
+        return None
+
     def search_record(self) -> dict[str, Any]:
         """This model as an `/ai/models/search` record (workers-types' AiModelsSearchObject)."""
         return {

@@ -1,8 +1,9 @@
 """Engines: one module per kind of inference backend, behind `base.Engine`.
 
-Like `llm`'s model plugins: each module exposes `create(route) -> Engine`, and this table
-is the only place that lists them. `bindings.ai.routing` decides which route (and so which
-engine instance) serves each catalogue model.
+Like `llm`'s model plugins: each module exposes `create(route) -> Engine` and
+`CAPABILITIES` (the task capabilities its engines serve, `bindings.ai.tasks`), and this
+table is the only place that lists them. `bindings.ai.routing` decides which route (and
+so which engine instance) serves each catalogue model.
 """
 
 from __future__ import annotations
@@ -30,3 +31,15 @@ def create_engine(route: Route) -> Engine:
         known = ", ".join(sorted(ENGINES))
         raise ValueError(f"unknown AI engine {route.engine!r} (known: {known})")
     return importlib.import_module(module_name).create(route)
+
+
+def engines_serving(capability: str) -> list[str]:
+    """The engines declaring `capability`: those naming it first, then catch-alls (scripted)."""
+    named, every = [], []
+    for name, module_name in ENGINES.items():
+        declared = getattr(importlib.import_module(module_name), "CAPABILITIES", frozenset())
+        if capability in declared:
+            named.append(name)
+        elif "*" in declared:
+            every.append(name)
+    return named + every

@@ -12,6 +12,11 @@ Engines know nothing of Cloudflare (no schemas, no SSE, no error envelopes beyon
   which happens when the HTTP client goes away) must stop the generation upstream.
 - `health()` reports whether it can serve; `close()` releases models and connections.
 - `describe(model)` is the one-line label the dev banner shows for a model it serves.
+- `capabilities` names the task capabilities it serves (`bindings.ai.tasks`): text
+  generation is `generate()`; any other capability is `infer(TaskRequest)`, returning
+  that task's engine-level result (its module documents the shape). An engine without
+  the attribute serves text generation only; `EVERY_TASK` serves whatever is asked
+  (the scripted test engines).
 
 Engines that talk HTTP take an injected `httpx.AsyncClient`, so tests can use
 `httpx.MockTransport` or a real loopback server.
@@ -72,6 +77,34 @@ class GenerationRequest:
     lora: str | None = None
 
 
+@dataclass
+class TaskRequest:
+    """The request of a task other than text generation (`Engine.infer`).
+
+    `capability` says which task it is (an engine may serve several); `inputs` are the
+    schema-validated inputs as the task module prepared them (binary inputs as `bytes`,
+    batched inputs as lists); task modules may subclass it to add typed fields.
+    """
+
+    model: str
+    capability: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+#: the capability of `generate()`; engines that declare no `capabilities` serve only it.
+TEXT_GENERATION = "text-generation"
+#: `capabilities` of an engine that answers any task (the scripted test engines).
+EVERY_TASK = frozenset({"*"})
+
+
+def serves(engine: Any, capability: str) -> bool:
+    """Whether `engine` declares `capability` (or `EVERY_TASK`)."""
+    declared = getattr(engine, "capabilities", None)
+    if declared is None:
+        declared = frozenset({TEXT_GENERATION})
+    return capability in declared or "*" in declared
+
+
 @dataclass(frozen=True)
 class Health:
     """An engine's answer to `health()`; `detail` is what the banner and `edge ai status` show."""
@@ -94,12 +127,15 @@ class Engine(Protocol):
     """See the module docstring."""
 
     name: str
+    capabilities: frozenset[str]
 
     def describe(self, model: str) -> str: ...
 
     def prompt_format(self, model: str) -> PromptFormat | None: ...
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]: ...
+
+    async def infer(self, request: TaskRequest) -> Any: ...
 
     async def health(self) -> Health: ...
 

@@ -68,7 +68,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
+from bindings.ai.engines.base import (
+    TEXT_GENERATION,
+    GenerationRequest,
+    Health,
+    PromptFormat,
+    Usage,
+)
 from bindings.ai.engines.gguf import GgufError, GgufInfo, bundled_gguf, check_gguf, model_label
 from bindings.ai.engines.llamacpp_worker import END, Job, Worker
 from bindings.ai.errors import AiError, out_of_capacity
@@ -90,6 +96,7 @@ DEFAULT_MIN_P = 0.05
 N_CTX_CAP = 4096
 DEFAULT_MAX_QUEUE = 64
 OPTIONS = ("n_ctx", "n_threads", "n_batch", "max_queue")
+CAPABILITIES = frozenset({TEXT_GENERATION})
 
 
 
@@ -97,6 +104,7 @@ class LlamaCppEngine:
     """One GGUF file, one `Llama`, one worker thread (see the module docstring)."""
 
     name = "llamacpp"
+    capabilities = CAPABILITIES
 
     def __init__(
         self,

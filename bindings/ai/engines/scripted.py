@@ -13,6 +13,10 @@ route args             reply
 `fail_after=3`         raises `AiError` 3043 after 3 tokens (to test mid-stream errors)
 =====================  =================================================================
 
+Any task: text generation streams the reply as below; other tasks (`infer`) answer
+with their task's correctly shaped sample output (`bindings.ai.tasks`), carrying the
+fixed or cycled text where the output has text, after `delay`.
+
 Tokens are whitespace-preserving words: each token is a word with the whitespace before
 it (`"Hi  there\\n"` -> `"Hi"`, `"  there"`, `"\\n"`), so the tokens always join back to
 the exact text. Usage counts those tokens (prompt and completion); `max_tokens` cuts the
@@ -27,10 +31,18 @@ import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from bindings.ai.engines.base import GenerationRequest, Health, PromptFormat, Usage
+from bindings.ai.engines.base import (
+    EVERY_TASK,
+    GenerationRequest,
+    Health,
+    PromptFormat,
+    TaskRequest,
+    Usage,
+)
 from bindings.ai.errors import AiError
 from bindings.ai.routing import Route
 
+CAPABILITIES = EVERY_TASK
 _TOKEN = re.compile(r"\s*\S+|\s+")
 _KEEP_REQUESTS = 1000
 
@@ -49,6 +61,7 @@ class ScriptedEngine:
     """
 
     name = "scripted"
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -68,7 +81,7 @@ class ScriptedEngine:
         self.per_model = dict(per_model or {})
         self.delay = float(delay)
         self.fail_after = fail_after
-        self.requests: list[GenerationRequest] = []
+        self.requests: list[GenerationRequest | TaskRequest] = []
         self._cycle = itertools.cycle(self.replies) if self.replies else None
         self.closed = False
 
@@ -92,18 +105,37 @@ class ScriptedEngine:
 
     def reply_for(self, request: GenerationRequest) -> str:
         """The full reply this request gets (before `max_tokens` and `stop` cut it)."""
-        if request.model in self.per_model:
-            return self.per_model[request.model]
+        text = self._scripted_text(request.model)
+        return text if text is not None else (_last_user_message(request) or request.prompt)
+
+    def _scripted_text(self, model: str) -> str | None:
+        if model in self.per_model:
+            return self.per_model[model]
         if self._cycle is not None:
             return next(self._cycle)
-        if self.text is not None:
-            return self.text
-        return _last_user_message(request) or request.prompt
+        return self.text
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
+    def _record(self, request: GenerationRequest | TaskRequest) -> None:
         self.requests.append(request)
         if len(self.requests) > _KEEP_REQUESTS:  # a long dev session must not grow forever
             del self.requests[: -_KEEP_REQUESTS // 2]
+
+    async def infer(self, request: TaskRequest) -> Any:
+        """Any task but text generation: the task's sample output (module docstring)."""
+        from bindings.ai.tasks import for_capability
+
+        self._record(request)
+        task = for_capability(request.capability)
+        if task is None:
+            raise AiError(5007, f"scripted engine: no task needs capability {request.capability}")
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_after is not None:
+            raise AiError(3043, f"scripted failure (fail_after={self.fail_after})")
+        return task.sample(request, self._scripted_text(request.model))
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
+        self._record(request)
         reply = _cut_at_stop(self.reply_for(request), request.stop)
         tokens = tokenize(reply)[: max(request.max_tokens, 0)]
         for count, token in enumerate(tokens):

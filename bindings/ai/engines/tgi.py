@@ -49,12 +49,13 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import GenerationRequest, Usage
+from bindings.ai.engines.base import TEXT_GENERATION, GenerationRequest, Usage
 from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
 from bindings.ai.engines.replicas import Replica
 from bindings.ai.errors import AiError, bad_input, context_exceeded
 from bindings.ai.routing import Route
 
+CAPABILITIES = frozenset({TEXT_GENERATION})
 DEFAULT_URL = "http://127.0.0.1:8080"
 # BOS and friends the tokenizer may add: a prompt whose UTF-8 length (an upper bound on its
 # byte-level token count) fits under the limit with this margin needs no /tokenize call.
@@ -105,6 +106,7 @@ class TgiEngine(HttpEngine):
     """See the module docstring. `client` is injectable (tests, a shared pool)."""
 
     name = "tgi"
+    capabilities = CAPABILITIES
 
     def __init__(self, route: Route, *, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(route, [u.rstrip("/") for u in route.urls] or [DEFAULT_URL], client)

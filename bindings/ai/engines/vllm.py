@@ -42,12 +42,13 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import GenerationRequest, Usage
+from bindings.ai.engines.base import TEXT_GENERATION, GenerationRequest, Usage
 from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
 from bindings.ai.engines.replicas import Replica
 from bindings.ai.errors import AiError, bad_input
 from bindings.ai.routing import Route
 
+CAPABILITIES = frozenset({TEXT_GENERATION})
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -99,6 +100,7 @@ class VllmEngine(HttpEngine):
     """See the module docstring. `client` is injectable (tests, a shared pool)."""
 
     name = "vllm"
+    capabilities = CAPABILITIES
 
     def __init__(self, route: Route, *, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(route, [base_url(u) for u in route.urls] or [DEFAULT_URL], client)

@@ -193,12 +193,10 @@ async def embeddings(request: Request) -> Response:
 
 def _effective_max_tokens(service: Any, chat: ChatRequest) -> int | None:
     """`max_tokens` after the schema's default, to tell "length" from "stop" finishes."""
-    from bindings.ai.validation import validate_inputs
-
-    entry = service.catalogue.get(chat.model)
-    validated = validate_inputs(entry, chat.inputs)
-    value = validated.get("max_tokens")
-    return value if isinstance(value, int) else None
+    value = chat.inputs.get("max_tokens")
+    if value is None:
+        value = service.catalogue.get(chat.model).input_default("max_tokens")
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _finish(usage: dict[str, Any] | None, max_tokens: int | None) -> str:

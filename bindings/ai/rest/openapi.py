@@ -145,12 +145,7 @@ def _run_path(entry: Any) -> dict[str, Any]:
 
 
 def _chat_models(entries: list[Any]) -> list[str]:
-    names = []
-    for entry in entries:
-        branches = entry.input_schema.get("oneOf", [entry.input_schema])
-        if any("messages" in branch.get("properties", {}) for branch in branches):
-            names.append(entry.name)
-    return names
+    return [entry.name for entry in entries if entry.accepts_messages()]
 
 
 def _chat_path(models: list[str]) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from starlette.responses import HTMLResponse, Response
 from bindings.ai.errors import AiError
 from bindings.ai.rest import schema_view
 from bindings.ai.rest.highlight import highlight
-from bindings.ai.rest.snippets import accepts_messages, snippets
+from bindings.ai.tasks import get_task
+from bindings.ai.tasks.base import Task
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("bindings.ai.rest", "templates"),
@@ -36,10 +37,8 @@ def render(name: str, **context: Any) -> str:
 
 
 def _property(entry: Any, prop: str) -> str | None:
-    for item in (entry.frontmatter.get("model") or {}).get("properties") or []:
-        if item.get("property_id") == prop:
-            return str(item.get("value"))
-    return None
+    value = entry.property(prop)
+    return None if value is None else str(value)
 
 
 #: Boolean properties shown as badges when "true", as cloudflare-docs' model pages do
@@ -130,34 +129,28 @@ async def model_page(request: Request) -> Response:
         for label, prop in (("More information", "info"), ("Terms and license", "terms"))
         if (value := _property(entry, prop))
     ]
-    inputs = schema_view.top_level(entry.input_schema)
+    task = get_task(entry.task_name)
+    playground = task.playground(entry) if task is not None else None
     context = {
         "model": card,
         "links": links,
-        "snippets": snippets(entry.name, entry.input_schema, base),
-        "inputs": inputs,
+        # A task edge does not run yet still gets the snippets every model page has.
+        "snippets": (task or _NO_TASK).snippets(entry, base),
+        "inputs": schema_view.top_level(entry.input_schema),
         "outputs": schema_view.top_level(entry.output_schema),
         "input_json": json.dumps(entry.input_schema, indent=2),
         "output_json": json.dumps(entry.output_schema, indent=2),
-        "chat": accepts_messages(entry.input_schema),
-        "defaults": _playground_defaults(inputs),
+        "playground": playground,
         "run_url": f"{base}/client/v4/accounts/{PAGE_ACCOUNT}/ai/run/{entry.name}",
         "needs_token": request.app.state.api_token is not None,
         "base_url": base,
     }
-    return HTMLResponse(render("model.html", **context))
+    # The task's playground context first: the page's own names win.
+    return HTMLResponse(render("model.html", **{**(playground.context if playground else {}),
+                                                **context}))
 
 
-def _playground_defaults(forms: list[schema_view.Param]) -> dict[str, str]:
-    """The playground's initial max_tokens / temperature: the schema's defaults."""
-    found: dict[str, str] = {"max_tokens": "256", "temperature": ""}
-    for form in forms:
-        for child in form.children:
-            if child.name in found:
-                for label, value in child.facts:
-                    if label == "default":
-                        found[child.name] = value
-    return found
+_NO_TASK = Task()
 
 
 def error_page(request: Request, message: str, status: int) -> Response:

@@ -4,7 +4,8 @@ As documented at https://developers.cloudflare.com/workers-ai/get-started/rest-a
 in the API reference ("Execute AI model"): the body is the model's inputs, unwrapped;
 the answer is the v4 envelope around the same result `env.AI.run` returns, and with
 `"stream": true` the raw SSE stream (`data: {"response": ...}` ... `data: [DONE]`)
-instead of an envelope.
+instead of an envelope; models whose output is binary (images, audio) answer the raw
+bytes with their content type (`image/png`, `audio/mpeg`), no envelope either.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bindings.ai.binary import AiBinary
 from bindings.ai.rest.envelope import check_token, read_json_object, success
 from bindings.ai.rest.sse import SSEResponse
 
@@ -24,6 +26,9 @@ async def run_model(request: Request) -> Response:
     model: str = request.path_params["model"]
     inputs = await read_json_object(request, state.max_body_bytes)
     result: Any = await state.service.run(model, inputs)
+    if isinstance(result, AiBinary):
+        # As a header, not `media_type`: Starlette would add a charset to text/* types.
+        return Response(result.data, headers={"content-type": result.media_type})
     if _is_stream(result):
         return SSEResponse(_frames(result), on_close=result.aclose)
     return success(result)

@@ -4,8 +4,12 @@ import pytest
 
 from bindings.ai.engines.scripted import ScriptedEngine
 from bindings.ai.errors import AiError
-from bindings.ai.request import DEFAULT_MAX_TOKENS, build_request, choose_prompt_format
 from bindings.ai.routing import Route
+from bindings.ai.tasks.text_generation import (
+    DEFAULT_MAX_TOKENS,
+    build_request,
+    choose_prompt_format,
+)
 from bindings.ai.templates import get_format
 
 MODEL = "@cf/meta/llama-2-7b-chat-fp16"

@@ -1,14 +1,6 @@
-// The playground: posts the conversation with stream: true and renders each SSE
-// `data: {"response": ...}` frame as it arrives (fetch + ReadableStream).
+// The text-generation playground: posts the conversation with stream: true and renders
+// each SSE `data: {"response": ...}` frame as it arrives (fetch + ReadableStream).
 (() => {
-  for (const button of document.querySelectorAll("button.copy")) {
-    button.addEventListener("click", async () => {
-      const code = button.closest(".snippet").querySelector("code").textContent;
-      try { await navigator.clipboard.writeText(code); button.textContent = "Copied"; }
-      catch (e) { button.textContent = "Select and copy"; }
-      setTimeout(() => { button.textContent = "Copy"; }, 1500);
-    });
-  }
   const form = document.getElementById("pg");
   if (!form) return;
   const $ = (id) => document.getElementById(id);

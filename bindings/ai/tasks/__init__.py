@@ -1,0 +1,126 @@
+"""Tasks: how each kind of Workers AI model is run, shown and called, one module per kind.
+
+Cloudflare groups its catalogue by task ("Text Generation", "Text Embeddings",
+"Text-to-Image", ...; `task.name` of each record). Everything that differs between tasks
+lives in that task's module here, and `TASKS` is the only place that lists them (shaped
+like `bindings.ai.engines.ENGINES`). Adding a task is one module and one row.
+
+The contract
+------------
+A task module exposes `TASK`, an instance of a `bindings.ai.tasks.base.Task` subclass:
+
+`name`, `capability`
+    Cloudflare's task name (the `TASKS` key) and the engine capability it needs.
+    Engines declare `capabilities` (`frozenset({"text-generation"})`); a model whose
+    route's engine lacks the capability gets a 5007 error naming the task, the route and
+    the engines that could serve it (`cannot_serve`), never a 500. Several tasks may
+    share a capability.
+
+`prepare(entry, route, engine)`
+    Work that depends only on what serves the model (Text Generation: the chat template
+    of the served weights). Called once per model and route set; the service caches it.
+
+`build(entry, inputs, prepared)`
+    The engine request from schema-validated inputs (defaults applied, undeclared keys
+    dropped; nothing invalid gets here). Text Generation builds a `GenerationRequest`;
+    other tasks a `TaskRequest(model, capability, inputs)` (or a subclass): binary
+    inputs become `bytes` (`bindings.ai.binary.as_bytes`: byte arrays or base64 strings,
+    as the schemas allow), and batched inputs (`text: str | list[str]`) a list, so
+    engines see one shape.
+
+`run(entry, engine, request)`
+    Calls the engine (`generate()` for text generation, `infer()` for the rest) and
+    shapes its answer as Cloudflare returns it: an `AttrDict` (or a list of them) for
+    JSON, an `AiStream` of SSE frames for `stream: true`, an `AiBinary` (raw bytes with
+    the output schema's content type, a `ReadableStream` to the worker) for images and
+    audio. The REST API, `returnRawResponse` and `edge ai run` handle those three.
+
+`sample(request, text)`
+    A correctly shaped engine-level answer, for the scripted engines (`scripted` route,
+    `emulator.testing.AiScript`), so they answer any task: `text` is the scripted reply
+    where the task's output carries text (None: derive it from the inputs).
+
+`snippets(entry, base_url)`, `playground(entry)`
+    The model page's usage snippets (`base.Snippet`; generic builders in
+    `tasks.snippets`) and its playground (`base.Playground`: a template under
+    `bindings/ai/rest/templates/` and its context), or None where the task has none.
+
+`cli_flags`, `cli_inputs(values, extra)`, `cli_output(result)`
+    `edge ai run`'s input flags (`base.CliFlag`; flags of the same name must mean the
+    same in every task), the inputs they make (`extra` is `--input-json`, merged last),
+    and what the command prints for a non-streamed, non-binary result.
+
+Schema questions ("accepts messages?", "streams?", max prompt length, binary output
+type) are answered by the catalogue entry's methods, never by walking schemas here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from bindings.ai.errors import AiError
+
+if TYPE_CHECKING:
+    from bindings.ai.tasks.base import Task
+
+#: Cloudflare task name -> module exposing `TASK`.
+TASKS: dict[str, str] = {
+    "Text Generation": "bindings.ai.tasks.text_generation",
+}
+
+_loaded: dict[str, Task] = {}
+
+
+def get_task(name: str) -> Task | None:
+    """The task named `name` (Cloudflare's `task.name`), or None when edge has none."""
+    module = TASKS.get(name)
+    if module is None:
+        return None
+    task = _loaded.get(module)
+    if task is None:
+        task = _loaded[module] = importlib.import_module(module).TASK
+    return task
+
+
+def all_tasks() -> list[Task]:
+    """Every task in the table, in table order."""
+    return [task for name in TASKS if (task := get_task(name)) is not None]
+
+
+def for_capability(capability: str) -> Task | None:
+    """The first task needing `capability` (what the scripted engines answer for)."""
+    return next((task for task in all_tasks() if task.capability == capability), None)
+
+
+def task_of(entry: Any) -> Task:
+    """The task of a catalogue entry; 5007 naming the task when edge runs no such task."""
+    task = get_task(entry.task_name)
+    if task is None:
+        known = ", ".join(TASKS)
+        raise AiError(
+            5007,
+            f"{entry.name} is a {entry.task_name or 'task-less'} model, and edge has no "
+            f"local {entry.task_name or 'task'} pipeline yet (it runs: {known})",
+        )
+    return task
+
+
+def cannot_serve(entry: Any, task: Task, route: str, engine: Any) -> AiError:
+    """The 5007 error for a model routed to an engine without its task's capability."""
+    from bindings.ai.engines import engines_serving
+
+    offer = sorted(getattr(engine, "capabilities", None) or {"text-generation"})
+    able = engines_serving(task.capability)
+    hint = (
+        f"route it to an engine that does ({', '.join(able)}), e.g. "
+        f"--ai-route '{entry.name}={able[0]}'"
+        if able
+        else f"no engine edge knows serves {task.capability} yet"
+    )
+    return AiError(
+        5007,
+        f"{entry.name} is a {task.name} model, but its route {route} goes to engine "
+        f"{getattr(engine, 'name', engine)}, which serves {', '.join(offer)}, not "
+        f"{task.capability}: {hint}",
+    )

@@ -1,0 +1,323 @@
+"""Text Generation: `prompt` or `messages` in, `{"response", "usage"}` or an SSE stream out.
+
+Which chat template turns `messages` into prompt text (the first that applies):
+
+1. `raw: true` with a `prompt`: none, the prompt goes verbatim (Cloudflare: "a chat
+   template is not applied and you must adhere to the specific model's expected
+   formatting"). `raw` with `messages` joins the contents with the `none` format.
+2. the route's `prompt_format` (`llama2`, `chatml`, `none`, or `gguf`: the engine's own);
+3. the engine's `prompt_format(model)`: the template of the weights it actually serves
+   (the stand-in GGUF's own Jinja template);
+4. the catalogue entry's `serving.prompt_format` (Llama-2-chat for the Llama-2 family).
+
+A bare `prompt` is one user turn. Sampling keys absent from the inputs stay `None`
+(the engine's default applies); `max_tokens` is 256 unless given. `stop` gets the
+template's own end-of-turn markers (`PromptFormat.stop`), if it declares any.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from bindings.ai.engines.base import TEXT_GENERATION, Engine, GenerationRequest, PromptFormat
+from bindings.ai.errors import AiError, bad_input, internal
+from bindings.ai.routing import Route
+from bindings.ai.streaming import AiStream, collect
+from bindings.ai.tasks import snippets
+from bindings.ai.tasks.base import CliFlag, CliInputError, Playground, Snippet, Task
+from emulator.sdk.attrdict import AttrDict
+
+log = logging.getLogger("edge.ai")
+
+DEFAULT_MAX_TOKENS = 256
+
+#: input keys copied onto `GenerationRequest` fields of the same name.
+SAMPLING_KEYS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "repetition_penalty",
+    "frequency_penalty",
+    "presence_penalty",
+    "lora",
+)
+
+SYSTEM = "You are a friendly assistant"
+QUESTION = "What is the origin of the phrase Hello, World"
+
+
+def choose_prompt_format(route: Route, engine: Engine, entry: Any) -> PromptFormat:
+    """The chat template for `entry` served by `engine` on `route` (steps 2-4 above)."""
+    from bindings.ai.templates import get_format
+
+    model = entry.name
+    if route.prompt_format == "gguf":
+        own = engine.prompt_format(model)
+        if own is None:
+            raise internal(
+                f"route {route.model}={route.engine} asks for prompt_format=gguf, but engine "
+                f"{engine.name} has no template of its own for {model}"
+            )
+        return own
+    if route.prompt_format:
+        try:
+            return get_format(route.prompt_format)
+        except (KeyError, ValueError) as exc:
+            raise internal(f"route {route.model}={route.engine}: {exc}") from None
+    own = engine.prompt_format(model)
+    if own is not None:
+        return own
+    serving = getattr(entry, "serving", None)
+    name = getattr(serving, "prompt_format", None)
+    if not name:
+        raise internal(
+            f"no chat template known for {model}: set serving.prompt_format in its catalogue "
+            f"entry, or prompt_format= on its AI route"
+        )
+    return get_format(name)
+
+
+def build_request(
+    model: str, inputs: dict[str, Any], prompt_format: PromptFormat | None
+) -> GenerationRequest:
+    """A `GenerationRequest` from schema-validated inputs (defaults already applied).
+
+    `prompt_format` may be None only when the inputs are `raw` with a `prompt`.
+    """
+    raw = bool(inputs.get("raw", False))
+    messages: list[dict[str, Any]] | None
+    if "messages" in inputs:
+        messages = [dict(message) for message in inputs["messages"]]
+        if raw:
+            from bindings.ai.templates import get_format
+
+            prompt_format = get_format("none")
+    elif "prompt" in inputs:
+        messages = None if raw else [{"role": "user", "content": inputs["prompt"]}]
+    else:
+        raise bad_input("Error: required properties at '/' are 'prompt' or 'messages'")
+    if messages is None:
+        prompt = inputs["prompt"]
+    elif prompt_format is None:
+        raise internal(f"no chat template to render the messages for {model}")
+    else:
+        try:
+            prompt = prompt_format.render(messages)
+        except AiError:
+            raise
+        except ValueError as exc:
+            raise bad_input(f"Error: {exc}") from None
+    sampling = {key: inputs[key] for key in SAMPLING_KEYS if inputs.get(key) is not None}
+    max_tokens = inputs.get("max_tokens")
+    return GenerationRequest(
+        model=model,
+        prompt=prompt,
+        messages=messages,
+        raw=raw,
+        stream=bool(inputs.get("stream", False)),
+        max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else int(max_tokens),
+        # The template's end-of-turn markers stop text-completion backends at the turn's end.
+        stop=_stop_list(inputs.get("stop")) + list(getattr(prompt_format, "stop", ()) or ()),
+        **sampling,
+    )
+
+
+def _stop_list(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    return [item for item in stop if isinstance(item, str) and item]
+
+
+class _MissingFormat:
+    """Raises the template-choice error when (and only when) a template is needed."""
+
+    name = "missing"
+    stop = ()
+
+    def __init__(self, error: AiError) -> None:
+        self.error = error
+
+    def render(self, messages: list[dict[str, Any]]) -> str:
+        raise self.error
+
+
+def _result(text: str, usage: Any) -> AttrDict:
+    # Built with dict.update: the values are known flat, so AttrDict's recursive wrapping
+    # (a measurable share of the per-call overhead) has nothing to do.
+    counts = AttrDict()
+    dict.update(counts, usage.as_dict())
+    result = AttrDict()
+    dict.update(result, response=text, usage=counts)
+    return result
+
+
+class TextGeneration(Task):
+    name = "Text Generation"
+    capability = TEXT_GENERATION
+    cli_flags = (
+        CliFlag("--prompt", "The prompt (one user turn, or verbatim with --raw)."),
+        CliFlag("--system", "A system message to put before --prompt."),
+        CliFlag("--messages-json", "Messages as a JSON array; '@FILE' reads a file, '-' stdin.",
+                kind="json"),
+        CliFlag("--stream", "Print the SSE stream as it arrives.", is_flag=True),
+        CliFlag("--raw", "Send --prompt verbatim, without a chat template.", is_flag=True),
+        CliFlag("--max-tokens", "Most tokens to generate (the schema's default: 256).", int),
+        CliFlag("--temperature", "Sampling temperature (the schema says 0-5).", float),
+        CliFlag("--top-p", "Nucleus sampling mass.", float),
+        CliFlag("--top-k", "Sample from the k most likely tokens.", int),
+        CliFlag("--seed", "Random seed, for reproducible sampling.", int),
+    )
+
+    def prepare(self, entry: Any, route: Route, engine: Engine) -> PromptFormat:
+        try:
+            return choose_prompt_format(route, engine, entry)
+        except AiError as exc:
+            # Only `raw` prompts can do without a template: fail the others when they come.
+            return _MissingFormat(exc)
+
+    def build(self, entry: Any, inputs: dict[str, Any], prepared: Any) -> GenerationRequest:
+        return build_request(entry.name, inputs, None if inputs.get("raw") else prepared)
+
+    async def run(self, entry: Any, engine: Engine, request: GenerationRequest) -> Any:
+        if request.stream:
+            stream = AiStream(engine.generate(request), model=request.model, engine=engine.name)
+            return await stream.start()
+        started = time.perf_counter()
+        text, usage = await collect(engine.generate(request), model=request.model)
+        log.info(
+            "AI %s (%s): %d+%d tokens in %.2fs",
+            request.model,
+            engine.name,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            time.perf_counter() - started,
+        )
+        return _result(text, usage)
+
+    def sample(self, request: Any, text: str | None) -> str:
+        return request.prompt if text is None else text
+
+    # --- the model page ------------------------------------------------------------------
+
+    def example_inputs(self, entry: Any) -> dict[str, Any]:
+        if entry.accepts_messages():
+            return {"messages": [{"role": "system", "content": SYSTEM},
+                                 {"role": "user", "content": "Why is pizza so good"}]}
+        return {"prompt": "Why is pizza so good"}
+
+    def snippets(self, entry: Any, base_url: str) -> list[Snippet]:
+        chat = entry.accepts_messages()
+        base = base_url.rstrip("/")
+        if chat:
+            setup = (
+                "        messages = [\n"
+                f'            {{"role": "system", "content": "{SYSTEM}"}},\n'
+                f'            {{"role": "user", "content": "{QUESTION}"}},\n'
+                "        ]\n"
+            )
+            inputs = '{"messages": messages%s}'
+            body = (
+                "{\n"
+                '        "messages": [\n'
+                f'            {{"role": "system", "content": "{SYSTEM}"}},\n'
+                '            {"role": "user", "content": prompt}\n'
+                "        ]\n"
+                "    }"
+            )
+        else:
+            setup = f'        prompt = "{QUESTION}"\n'
+            inputs = '{"prompt": prompt%s}'
+            body = '{"prompt": prompt}'
+        items = []
+        if entry.streams():
+            code = snippets.worker(entry.name, setup, inputs % ', "stream": True', "sse")
+            items.append(Snippet("worker-streaming", "Worker - Streaming", "python", code))
+        items += [
+            Snippet("worker", "Worker", "python", snippets.worker(entry.name, setup, inputs % "")),
+            snippets.wrangler(),
+            Snippet("python", "Python", "python", snippets.python_requests(
+                entry.name, base, 'prompt = "Tell me all about PEP-8"\n', body)),
+            Snippet("curl", "curl", "shell",
+                    snippets.curl(entry.name, base, self.example_inputs(entry))),
+        ]
+        if chat:
+            items.append(Snippet("openai", "OpenAI SDK", "python", _openai(entry.name, base)))
+        return items
+
+    def playground(self, entry: Any) -> Playground:
+        max_tokens = entry.input_default("max_tokens")
+        temperature = entry.input_default("temperature")
+        return Playground(
+            "playground_text_generation.html",
+            {
+                "chat": entry.accepts_messages(),
+                "defaults": {
+                    "max_tokens": str(DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens),
+                    "temperature": "" if temperature is None else str(temperature),
+                },
+            },
+        )
+
+    # --- edge ai run ---------------------------------------------------------------------
+
+    def cli_inputs(self, values: Mapping[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        inputs: dict[str, Any] = {}
+        prompt, system = values.get("prompt"), values.get("system")
+        messages = values.get("messages_json")
+        if messages is not None:
+            if prompt is not None:
+                raise CliInputError("give --prompt or --messages-json, not both")
+            inputs["messages"] = messages
+            if system is not None:
+                inputs["messages"] = [{"role": "system", "content": system}, *messages]
+        elif prompt is not None:
+            if system is not None:
+                if values.get("raw"):
+                    raise CliInputError("--system needs a chat template; it cannot go with --raw")
+                inputs["messages"] = [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": prompt},
+                ]
+            else:
+                inputs["prompt"] = prompt
+        for flag in ("raw", "stream"):
+            if values.get(flag):
+                inputs[flag] = True
+        for key in ("max_tokens", "temperature", "top_p", "top_k", "seed"):
+            if values.get(key) is not None:
+                inputs[key] = values[key]
+        inputs.update(extra)
+        if "prompt" not in inputs and "messages" not in inputs:
+            raise CliInputError("give --prompt, --messages-json, or --input-json with either")
+        return inputs
+
+    def cli_output(self, result: Any) -> tuple[str, str | None]:
+        usage = result.usage
+        tokens = f"[{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens]"
+        return result.response, tokens
+
+
+def _openai(model: str, base: str) -> str:
+    account = "{os.environ.get('CLOUDFLARE_ACCOUNT_ID', 'local')}"
+    return (
+        "import os\n"
+        "from openai import OpenAI\n\n"
+        "client = OpenAI(\n"
+        '    api_key=os.environ.get("CLOUDFLARE_AUTH_TOKEN", "none"),\n'
+        f'    base_url=f"{base}/client/v4/accounts/{account}/ai/v1",\n'
+        ")\n"
+        "chat = client.chat.completions.create(\n"
+        f'    model="{model}",\n'
+        '    messages=[{"role": "user", "content": "Make some robot noises"}],\n'
+        ")\n"
+        "print(chat.choices[0].message.content)\n"
+    )
+
+
+TASK = TextGeneration()
