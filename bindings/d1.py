@@ -6,7 +6,9 @@ Workers call it: `await env.DB.prepare("SELECT * FROM t WHERE id = ?").bind(1).f
 `await env.DB.batch([...])` (one transaction: all statements or none), and
 `await env.DB.exec(sql)` (`{count, duration}`). As on D1, booleans bind as 1/0, blobs come
 back as lists of byte values (JSON arrays), foreign keys are enforced, and errors read
-`D1_ERROR: <sqlite message>: SQLITE_ERROR`. Queries run on the database's own thread,
+`D1_ERROR: <sqlite message>: SQLITE_ERROR`. What D1 refuses (ATTACH, VACUUM, SQL
+transactions, most PRAGMAs...) is refused by `bindings.d1_authorizer` with D1's
+`D1_ERROR: not authorized: SQLITE_AUTH`. Queries run on the database's own thread,
 never on the event loop. Storage: `<state>/v3/d1/<database_id>.sqlite`.
 """
 
@@ -19,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bindings.contract import BindingHost, BindingKind, BindingSpec, Field
-from bindings.storage import SqliteFile, binding_path, shared_db, transaction
+from bindings.d1_authorizer import GuardedConnection
+from bindings.storage import SqliteFile, binding_path, shared_db, transaction, trusted
 from emulator.sdk.attrdict import AttrDict
 
 
@@ -68,9 +71,8 @@ class D1Database:
                 try:
                     conn.execute(sql).fetchall()
                 except sqlite3.Error as exc:
-                    raise D1Error(
-                        f"D1_EXEC_ERROR: Error in line {line}: {sql.strip()}: {exc}"
-                    ) from exc
+                    where = f"D1_EXEC_ERROR: Error in line {line}: {sql.strip()}"
+                    raise failure(conn, exc, where, code=False) from exc
             return len(statements)
 
         started = time.perf_counter()
@@ -79,7 +81,11 @@ class D1Database:
 
     async def dump(self) -> bytes:
         """The whole database file's bytes (deprecated on D1, kept for old code)."""
-        return await self._db.run(lambda conn: conn.serialize())
+        def serialize(conn: sqlite3.Connection) -> bytes:
+            with trusted(conn):
+                return conn.serialize()
+
+        return await self._db.run(serialize)
 
     def withSession(self, constraint: str | None = None) -> D1Database:
         """Sessions (read replication) are meaningless with one local copy: same database."""
@@ -139,7 +145,9 @@ def build(spec: BindingSpec, host: BindingHost) -> D1Database:
     database_id = options.get("database_id") or options.get("database_name") or spec.name
     binding_path(host, spec, "v3", "d1", database_id)  # the id alone must be a plain name
     path = binding_path(host, spec, "v3", "d1", f"{database_id}.sqlite")
-    return D1Database(shared_db(host, f"d1:{path}", path, ""), database_id)
+    db = shared_db(host, f"d1:{path}", path, "", factory=GuardedConnection,
+                   setup=GuardedConnection.guard)  # fmt: skip
+    return D1Database(db, database_id)
 
 
 KIND = BindingKind(
@@ -173,15 +181,14 @@ def _execute(conn: sqlite3.Connection, query: str, params: Sequence[Any]) -> dic
                 f"D1_ERROR: Wrong number of parameter bindings for SQL query. ({exc})"
             ) from exc
         raise D1Error(f"D1_ERROR: {exc}: SQLITE_ERROR") from exc
-    except sqlite3.IntegrityError as exc:
-        raise D1Error(f"D1_ERROR: {exc}: SQLITE_CONSTRAINT") from exc
     except sqlite3.Error as exc:
-        raise D1Error(f"D1_ERROR: {exc}: SQLITE_ERROR") from exc
+        raise failure(conn, exc) from exc
     columns = [d[0] for d in cursor.description or ()]
     raw = [tuple(_out_value(v) for v in row) for row in rows]
     changes = conn.total_changes - before
-    page_count = conn.execute("PRAGMA page_count").fetchone()[0]
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    with trusted(conn):
+        page_count = conn.execute("PRAGMA page_count").fetchone()[0]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     meta = {
         "served_by": "edge.db",
         "duration": (time.perf_counter() - started) * 1000,
@@ -193,6 +200,22 @@ def _execute(conn: sqlite3.Connection, query: str, params: Sequence[Any]) -> dic
         "rows_written": changes,
     }
     return {"columns": columns, "raw": raw, "meta": meta}
+
+
+def failure(
+    conn: sqlite3.Connection, exc: sqlite3.Error, where: str = "D1_ERROR", *, code: bool = True
+) -> D1Error:
+    """`<where>: <SQLite's message>[: <primary result code>]`, as D1 words a failed
+    statement; one the authorizer refused reads `not authorized` and says why in a note."""
+    refused = getattr(exc, "sqlite_errorname", None) == "SQLITE_AUTH"
+    name = "SQLITE_AUTH" if refused else "SQLITE_ERROR"
+    if isinstance(exc, sqlite3.IntegrityError):
+        name = "SQLITE_CONSTRAINT"
+    message = f"{where}: {'not authorized' if refused else exc}" + (f": {name}" if code else "")
+    error = D1Error(message)
+    if refused and hasattr(conn, "explain"):
+        conn.explain(error)
+    return error
 
 
 def _result(executed: dict[str, Any]) -> AttrDict:

@@ -14,7 +14,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from bindings.d1 import D1Database, D1Error, split_statements
+from bindings.d1 import D1Database, D1Error, failure, split_statements
 from bindings.storage import transaction
 from emulator.config import BindingSpec, WorkerConfig
 
@@ -68,9 +68,8 @@ async def apply(database: D1Database, folder: Path, table: str = DEFAULT_TABLE) 
                 try:
                     conn.execute(sql).fetchall()
                 except sqlite3.Error as exc:
-                    raise D1Error(
-                        f"D1_ERROR: migration {path.name} failed at {sql!r}: {exc}"
-                    ) from exc
+                    where = f"D1_ERROR: migration {path.name} failed at {sql!r}"
+                    raise failure(conn, exc, where, code=False) from exc
             conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (path.name,))
 
         await database._db.run(lambda conn, run=run: transaction(conn, run))

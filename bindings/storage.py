@@ -157,20 +157,24 @@ def _check_name(part: object) -> None:
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run `fn(conn)` in one transaction: all of it commits, or none of it.
 
-    A connection with a `trusted()` context manager (D1's, whose authorizer refuses
-    BEGIN/COMMIT written by users) runs our own BEGIN/COMMIT/ROLLBACK inside it."""
-    control = getattr(conn, "trusted", contextlib.nullcontext)
-    with control():
+    Our own BEGIN/COMMIT/ROLLBACK run `trusted` (D1 refuses them from users)."""
+    with trusted(conn):
         conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
     except BaseException:
-        with control():
+        with trusted(conn):
             conn.execute("ROLLBACK")
         raise
-    with control():
+    with trusted(conn):
         conn.execute("COMMIT")
     return result
+
+
+def trusted(conn: sqlite3.Connection) -> contextlib.AbstractContextManager[Any]:
+    """The connection's `trusted()` context, for statements of our own on a connection
+    whose authorizer guards user SQL (D1's); nothing on a plain connection."""
+    return getattr(conn, "trusted", contextlib.nullcontext)()
 
 
 def shared_db(host: Any, key: str, path: Path, schema: str, **options: Any) -> SqliteFile:

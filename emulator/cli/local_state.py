@@ -85,5 +85,5 @@ def run(host: Any, work: Awaitable[T], errors: tuple[type[Exception], ...] = ())
 
     try:
         return asyncio.run(go())
-    except errors as exc:
-        raise click.ClickException(str(exc)) from exc
+    except errors as exc:  # with its notes: what edge adds to the service's own message
+        raise click.ClickException("\n".join([str(exc), *getattr(exc, "__notes__", ())])) from exc

@@ -65,3 +65,13 @@ def test_errors(tmp_path):
     assert code == 2 and "exactly one of --command and --file" in out
     code, out = run("execute", "DB", "--cwd", root, "--remote", "--command", "SELECT 1")
     assert code == 2 and "local only" in out
+
+
+def test_execute_refuses_what_d1_refuses(tmp_path):
+    root = str(project(tmp_path))
+    stolen = tmp_path / "stolen.sqlite"
+    sql = f"ATTACH '{stolen}' AS s; CREATE TABLE s.t (x)"
+    code, out = run("execute", "DB", "--cwd", root, "--command", sql)
+    assert code == 1
+    assert "D1_ERROR: not authorized: SQLITE_AUTH" in out and "ATTACH" in out  # and why
+    assert not stolen.exists()
