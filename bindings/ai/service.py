@@ -140,10 +140,18 @@ class AiService:
     # --- run -----------------------------------------------------------------------------
 
     async def run(
-        self, model: str, inputs: Any, options: dict[str, Any] | None = None
+        self,
+        model: str,
+        inputs: Any,
+        options: dict[str, Any] | None = None,
+        *,
+        unchecked: Mapping[str, Any] | None = None,
     ) -> Any:
         """`env.AI.run(model, inputs, options)` minus `returnRawResponse` (the binding's):
-        an `AttrDict` (or list), an `AiStream`, or an `AiBinary`, as the task shapes it."""
+        an `AttrDict` (or list), an `AiStream`, or an `AiBinary`, as the task shapes it.
+
+        `unchecked` inputs join after validation, for callers that checked them already
+        (the OpenAI endpoint's `stop`, which most catalogue schemas do not declare)."""
         self._note_options(options)
         entry = self.catalogue.get(model)
         if not isinstance(inputs, dict | Mapping):
@@ -155,7 +163,8 @@ class AiService:
         if checked.ignored:
             self._note_ignored(entry.name, checked.ignored)
         serving = self._serving(model, entry)
-        request = serving.task.build(entry, checked.inputs, serving.prepared)
+        valid = {**checked.inputs, **unchecked} if unchecked else checked.inputs
+        request = serving.task.build(entry, valid, serving.prepared)
         log.debug("AI %s -> %s: %r", model, serving.engine.name, request)
         return await serving.task.run(entry, serving.engine, request)
 

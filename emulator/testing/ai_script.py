@@ -331,12 +331,14 @@ class RecordingAiService(AiService):
         self._engines = {k: e for k, e in self._engines.items() if id(e) not in keep}
         await super().close()
 
-    async def run(self, model: str, inputs: Any, options: dict[str, Any] | None = None) -> Any:
+    async def run(
+        self, model: str, inputs: Any, options: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
         call = Call(model, _snapshot(inputs), _snapshot(options))
         self.calls.append(call)
         token = _current_call.set(call)
         try:
-            call.result = await super().run(model, inputs, options)
+            call.result = await super().run(model, inputs, options, **kwargs)
         except BaseException as exc:
             call.error = exc
             raise

@@ -39,6 +39,7 @@ from bindings.ai.engines.base import (
     TaskRequest,
     Usage,
 )
+from bindings.ai.engines.stops import StopMatcher
 from bindings.ai.errors import AiError
 from bindings.ai.routing import Route
 
@@ -136,7 +137,7 @@ class ScriptedEngine:
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
         self._record(request)
-        reply = _cut_at_stop(self.reply_for(request), request.stop)
+        reply = StopMatcher(request.stop).flush(self.reply_for(request))
         tokens = tokenize(reply)[: max(request.max_tokens, 0)]
         for count, token in enumerate(tokens):
             if self.fail_after is not None and count >= self.fail_after:
@@ -187,13 +188,3 @@ def _last_user_message(request: GenerationRequest) -> str | None:
             content = message.get("content")
             return content if isinstance(content, str) else None
     return None
-
-
-def _cut_at_stop(text: str, stops: list[str]) -> str:
-    cut = len(text)
-    for stop in stops:
-        if stop:
-            index = text.find(stop)
-            if index != -1:
-                cut = min(cut, index)
-    return text[:cut]

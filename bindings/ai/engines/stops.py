@@ -1,8 +1,10 @@
 """Stop strings for streamed text: cut at the first match, even across chunk boundaries.
 
-Engines that complete text locally (llama.cpp) match `stop` on the decoded output, as
-OpenAI-style servers do: the stop string and everything after it are dropped, and text
-that might be the beginning of a stop string is held back until the next chunk decides.
+The one stop matcher: engines that complete text locally (llama.cpp, the scripted
+engine) or whose backend leaves the stop string in its output (TGI) match
+`GenerationRequest.stop` on the decoded text, as OpenAI-style servers do: the stop
+string and everything after it are dropped, and only text that might be the beginning
+of a stop string is held back until the next chunk decides (the least a stream can hold).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class StopMatcher:
         return pending[: len(pending) - hold], False
 
     def flush(self, text: str = "") -> str:
+        """The rest: `text` and what was held back, cut at a stop (a whole reply at once)."""
         out, stopped = self.feed(text)
         if stopped:
             return out

@@ -31,7 +31,9 @@ Parameter mapping (onto `Validation::validate` in `router/src/validation.rs`):
 | repetition_penalty | repetition_penalty     | > 0 sent; <= 0 omitted (TGI requires > 0; 1 = off) |
 | frequency_penalty  | frequency_penalty      | clamped to [-2, 2]                                 |
 | presence_penalty   | (dropped)              | TGI's native API has none                          |
-| stop               | stop                   | empty strings dropped                              |
+| stop               | stop                   | empty strings dropped; TGI leaves the stop string  |
+|                    |                        | in its text and matches only at token boundaries,  |
+|                    |                        | so `stops.StopMatcher` cuts the streamed text too  |
 | lora               | adapter_id             | route option `loras` maps names, else as given     |
 | (always)           | details: true          | for token counts                                   |
 
@@ -52,10 +54,14 @@ from bindings.ai.engines import http_errors
 from bindings.ai.engines.base import TEXT_GENERATION, GenerationRequest, Usage
 from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
 from bindings.ai.engines.replicas import Replica
+from bindings.ai.engines.stops import StopMatcher
 from bindings.ai.errors import AiError, bad_input, context_exceeded
 from bindings.ai.routing import Route
 
 CAPABILITIES = frozenset({TEXT_GENERATION})
+# Tokens read past a stop string we cut, waiting for TGI's final frame (its token counts),
+# before closing the stream: TGI stops there itself unless the stop ends mid-token.
+_READ_AFTER_STOP = 16
 DEFAULT_URL = "http://127.0.0.1:8080"
 # BOS and friends the tokenizer may add: a prompt whose UTF-8 length (an upper bound on its
 # byte-level token count) fits under the limit with this margin needs no /tokenize call.
@@ -161,7 +167,9 @@ class TgiEngine(HttpEngine):
         await self.check_prompt_length(url, request.prompt)
         endpoint = f"{url}/generate_stream"
         payload = {"inputs": request.prompt, "parameters": params, "stream": True}
-        tokens = 0
+        tokens = after_stop = 0
+        stops = StopMatcher(request.stop)
+        stopped = False
         final: dict[str, Any] | None = None
         events = sse_events(self._client, endpoint, payload, backend="tgi", hint=self.hint(url))
         async with aclosing(events):
@@ -178,13 +186,23 @@ class TgiEngine(HttpEngine):
                     raise http_errors.malformed(endpoint, f"frame without a token: {event!r}"[:300])
                 tokens += 1
                 text = token.get("text")
-                if text and not token.get("special"):
-                    yield text
+                if stopped:
+                    after_stop += 1
+                elif text and not token.get("special"):
+                    out, stopped = stops.feed(text)
+                    if out:
+                        yield out
                 if event.get("generated_text") is not None:
                     final = event
-        if final is None:
+                elif after_stop > _READ_AFTER_STOP:
+                    break  # a stop TGI did not see (not at a token boundary): end it here
+        if final is None and not stopped:
             raise http_errors.malformed(endpoint, "the stream ended before the final frame")
-        yield _usage(final.get("details"), tokens, endpoint)
+        if not stopped:
+            tail = stops.flush()
+            if tail:
+                yield tail
+        yield _usage(final.get("details") if final else None, tokens, endpoint)
 
     async def _probe(self, replica: Replica) -> str:
         """One replica for `health_all`: the model from /info; raises when it is down."""

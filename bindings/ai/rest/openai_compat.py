@@ -17,7 +17,8 @@ out-of-range values get the same 5006 errors as `env.AI.run`):
 | `temperature`, `top_p`, `seed`           | same names                               |
 | `frequency_penalty`, `presence_penalty`  | same names                               |
 | `tools`                                  | `tools` (when the model's schema has it) |
-| `stop` (string or list)                  | applied here to the generated text       |
+| `stop` (string or list)                  | `stop`, down to the engine (unvalidated: |
+|                                          | most schemas do not declare it)          |
 | `n`                                      | only 1                                   |
 """
 
@@ -36,7 +37,6 @@ from starlette.responses import JSONResponse, Response
 from bindings.ai.errors import AiError
 from bindings.ai.rest.envelope import ApiError, check_token, read_json_object
 from bindings.ai.rest.sse import SSEResponse, frame
-from bindings.ai.rest.stops import StopScanner
 
 _SAMPLING = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
 _ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error"}
@@ -137,34 +137,19 @@ async def chat_completions(request: Request) -> Response:
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     head = {"id": completion_id, "created": created, "model": chat.model}
+    unchecked = {"stop": chat.stops} if chat.stops else None
     if chat.stream:
-        stream = await service.run(chat.model, {**chat.inputs, "stream": True})
+        inputs = {**chat.inputs, "stream": True}
+        stream = await service.run(chat.model, inputs, unchecked=unchecked)
         frames = _chunk_frames(stream, chat, head, max_tokens)
         return SSEResponse(frames, on_close=stream.aclose)
-    if chat.stops:
-        stream = await service.run(chat.model, {**chat.inputs, "stream": True})
-        text_parts: list[str] = []
-        usage: dict[str, int] | None = None
-        finish = "stop"
-        try:
-            async for kind, value in _scan(stream, chat.stops, max_tokens):
-                if kind == "text":
-                    text_parts.append(value)
-                elif kind == "usage":
-                    usage = value
-                else:
-                    finish = value
-        finally:
-            await stream.aclose()
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(text_parts)}
-    else:
-        result = await service.run(chat.model, chat.inputs)
-        usage = dict(result.get("usage") or {}) or None
-        message = {"role": "assistant", "content": result.get("response") or ""}
-        finish = _finish(usage, max_tokens)
-        if result.get("tool_calls"):
-            message["tool_calls"] = [_tool_call(c) for c in result["tool_calls"]]
-            finish = "tool_calls"
+    result = await service.run(chat.model, chat.inputs, unchecked=unchecked)
+    usage = dict(result.get("usage") or {}) or None
+    message: dict[str, Any] = {"role": "assistant", "content": result.get("response") or ""}
+    finish = _finish(usage, max_tokens)
+    if result.get("tool_calls"):
+        message["tool_calls"] = [_tool_call(c) for c in result["tool_calls"]]
+        finish = "tool_calls"
     body = {
         **head,
         "object": "chat.completion",
@@ -216,32 +201,6 @@ def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _scan(stream: Any, stops: list[str], max_tokens: int | None) -> AsyncIterator[tuple]:
-    """("text", str)... then ("usage", dict) and ("finish", reason), from `AiStream.chunks()`."""
-    scanner = StopScanner(stops)
-    usage: dict[str, int] | None = None
-    chunks = 0
-    async for item in stream.chunks():
-        if isinstance(item, str):
-            chunks += 1
-            text = scanner.feed(item)
-            if text:
-                yield "text", text
-            if scanner.stopped:
-                # the engine is stopped before its usage trailer: count what it produced
-                # (engines yield about one token per chunk); the prompt count is unknown
-                usage = {"prompt_tokens": 0, "completion_tokens": chunks, "total_tokens": chunks}
-                break
-        else:
-            usage = item.as_dict() if hasattr(item, "as_dict") else dict(item)
-    tail = scanner.flush()
-    if tail:
-        yield "text", tail
-    if usage is not None:
-        yield "usage", usage
-    yield "finish", "stop" if scanner.stopped else _finish(usage, max_tokens)
-
-
 async def _chunk_frames(
     stream: Any, chat: ChatRequest, head: dict[str, Any], max_tokens: int | None
 ) -> AsyncIterator[bytes]:
@@ -255,13 +214,12 @@ async def _chunk_frames(
     yield chunk({"role": "assistant", "content": ""}, None)
     usage: dict[str, int] | None = None
     try:
-        async for kind, value in _scan(stream, chat.stops, max_tokens):
-            if kind == "text":
-                yield chunk({"content": value}, None)
-            elif kind == "usage":
-                usage = value
+        async for item in stream.chunks():
+            if isinstance(item, str):
+                yield chunk({"content": item}, None)
             else:
-                yield chunk({}, value)
+                usage = item.as_dict()
+        yield chunk({}, _finish(usage, max_tokens))
     except AiError as err:
         error = {"message": str(err), "type": "server_error", "param": None, "code": err.code}
         yield frame(json.dumps({"error": error}))

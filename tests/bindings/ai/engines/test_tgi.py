@@ -130,11 +130,18 @@ async def test_lora_becomes_adapter_id(fake, server):
     assert fake.requests[0]["parameters"]["adapter_id"] == "my-org/my-adapter"
 
 
-async def test_stop_sequence_ends_generation(fake, server):
+async def test_stop_sequence_ends_generation_and_is_cut_from_the_text(fake, server):
+    # TGI leaves the stop string in its text (as the fake does); the engine drops it,
+    # as llama.cpp and vLLM do, and still reads TGI's final frame for the token counts.
     engine = engine_for(server.url)
-    text, _ = await collect(engine, req(stop=["TGI"]))
+    text, usage = await collect(engine, req(stop=["TGI"]))
+    assert fake.requests[-1]["parameters"]["stop"] == ["TGI"]
+    assert "TGI" not in text and "token by token" not in text and text.endswith(" ")
+    assert usage.prompt_tokens > 0
+    # a stop TGI cannot see (it ends inside a token) is cut here all the same
+    text, usage = await collect(engine, req(stop=["oken by"]))
     await engine.close()
-    assert text.endswith(" TGI") and "token by token" not in text
+    assert text.endswith(" t") and "oken" not in text
 
 
 async def test_prompt_over_max_input_tokens_fails_before_generation(fake, server):

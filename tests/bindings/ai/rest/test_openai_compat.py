@@ -8,7 +8,6 @@ import pytest
 from openai import OpenAI
 
 from bindings.ai.rest import create_app
-from bindings.ai.rest.stops import StopScanner
 from bindings.ai.service import AiService
 from tests.bindings.ai.rest.support import ACCOUNT, CHAT_MODEL, FP16_MODEL, TOKEN, scripted_service
 from tests.fakes.loopback import serve
@@ -103,14 +102,23 @@ def test_stop_sequences(api_server, stream):
     assert finish == "stop"
 
 
-def test_stop_scanner_sees_stops_across_chunks():
-    scanner = StopScanner(["END", "\n\n"])
-    out = [scanner.feed(piece) for piece in ["Hello E", "N", "D and more"]]
-    assert "".join(out) == "Hello "
-    assert scanner.stopped and scanner.flush() == ""
-    plain = StopScanner(["zz"])
-    assert plain.feed("abc") + plain.feed("z") + plain.flush() == "abcz"
-    assert not plain.stopped
+async def test_stop_goes_down_to_the_engine():
+    # No catalogue schema of the seeds declares `stop`: it reaches GenerationRequest.stop
+    # all the same (before the template's own end-of-turn marker), so the engine stops.
+    from bindings.ai.engines.scripted import ScriptedEngine
+
+    engine = ScriptedEngine(text="one two three four")
+    service = AiService.from_settings()
+    service.set_engine("*", engine)
+    transport = httpx.ASGITransport(app=create_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge.test") as http:
+        url = f"/client/v4/accounts/{ACCOUNT}/ai/v1/chat/completions"
+        body = {"model": FP16_MODEL, "messages": user("x"), "stop": "three"}
+        answer = (await http.post(url, json=body)).json()
+    assert engine.requests[-1].stop == ["three", "</s>"]
+    assert answer["choices"][0]["message"]["content"] == "one two "
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert answer["usage"]["completion_tokens"] == 3  # "one", " two", " "
 
 
 def test_content_parts_and_developer_role(api_server):
