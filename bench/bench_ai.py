@@ -21,12 +21,12 @@ import time
 
 from bindings.ai.binding import Ai
 from bindings.ai.catalogue import load_catalogue
+from bindings.ai.chat_templates import get_format
 from bindings.ai.engines.base import GenerationRequest, Usage
 from bindings.ai.engines.scripted import ScriptedEngine
 from bindings.ai.routing import RouteTable
 from bindings.ai.service import AiService
 from bindings.ai.streaming import AiStream
-from bindings.ai.templates import get_format
 from bindings.ai.validation import check_inputs
 
 MODEL = "@hf/thebloke/llama-2-13b-chat-awq"

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from jsonschema import Draft202012Validator
 
 from bindings.ai.catalogue import load_catalogue
+from bindings.ai.chat_templates import get_format, jinja_format
 from bindings.ai.errors import AiError
-from bindings.ai.templates import get_format, jinja_format
 from bindings.ai.validation import validate_inputs
 
 MESSAGES = [

@@ -1,1 +1,2 @@
-"""The Workers AI binding: catalogue, validation, templates, engines, service, REST API."""
+"""The Workers AI binding: catalogue, validation, chat templates, tasks, engines, service,
+REST API."""

@@ -34,7 +34,7 @@ import yaml
 from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 
-from bindings.ai.templates import FORMAT_NAMES
+from bindings.ai.chat_templates import FORMAT_NAMES
 
 try:
     import jsonschema_rs

@@ -50,7 +50,7 @@ class HttpEngine:
         # The backend's weights are unknown to us: the route's override or the catalogue decides.
         if not self.route.prompt_format or self.route.prompt_format == "gguf":
             return None
-        from bindings.ai.templates import get_format
+        from bindings.ai.chat_templates import get_format
 
         return get_format(self.route.prompt_format)
 

@@ -159,7 +159,7 @@ class LlamaCppEngine:
         if not self._format_known:
             source = self.info.chat_template
             if source is not None:
-                from bindings.ai.templates import jinja_format
+                from bindings.ai.chat_templates import jinja_format
 
                 self._format = jinja_format(
                     source,

@@ -52,7 +52,7 @@ QUESTION = "What is the origin of the phrase Hello, World"
 
 def choose_prompt_format(route: Route, engine: Engine, entry: Any) -> PromptFormat:
     """The chat template for `entry` served by `engine` on `route` (steps 2-4 above)."""
-    from bindings.ai.templates import get_format
+    from bindings.ai.chat_templates import get_format
 
     model = entry.name
     if route.prompt_format == "gguf":
@@ -93,7 +93,7 @@ def build_request(
     if "messages" in inputs:
         messages = [dict(message) for message in inputs["messages"]]
         if raw:
-            from bindings.ai.templates import get_format
+            from bindings.ai.chat_templates import get_format
 
             prompt_format = get_format("none")
     elif "prompt" in inputs:

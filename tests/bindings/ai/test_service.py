@@ -4,13 +4,13 @@ import logging
 import pytest
 
 from bindings.ai.catalogue import load_catalogue
+from bindings.ai.chat_templates import get_format
 from bindings.ai.engines.base import GenerationRequest, Health
 from bindings.ai.engines.scripted import ScriptedEngine
 from bindings.ai.errors import AiError
 from bindings.ai.routing import Route, RouteError, RouteTable, parse_routes
 from bindings.ai.service import AiService
 from bindings.ai.streaming import AiStream
-from bindings.ai.templates import get_format
 from emulator.local_settings import load_local_settings
 
 AWQ = "@hf/thebloke/llama-2-13b-chat-awq"

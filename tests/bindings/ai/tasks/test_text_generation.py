@@ -2,6 +2,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from bindings.ai.chat_templates import get_format
 from bindings.ai.engines.scripted import ScriptedEngine
 from bindings.ai.errors import AiError
 from bindings.ai.routing import Route
@@ -10,7 +11,6 @@ from bindings.ai.tasks.text_generation import (
     build_request,
     choose_prompt_format,
 )
-from bindings.ai.templates import get_format
 
 MODEL = "@cf/meta/llama-2-7b-chat-fp16"
 LLAMA2 = get_format("llama2")

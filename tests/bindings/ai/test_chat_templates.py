@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bindings.ai.chat_templates import get_format, jinja_format
 from bindings.ai.errors import AiError
-from bindings.ai.templates import get_format, jinja_format
 
 B_INST, E_INST = "[INST]", "[/INST]"
 B_SYS, E_SYS = "<<SYS>>\n", "\n<</SYS>>\n\n"
