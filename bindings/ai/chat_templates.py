@@ -37,8 +37,9 @@ Decisions where the reference format has no answer (never dropping content):
   contents are stripped, so is a blank one).
 - An empty `messages` list renders an empty user turn (Llama-2) or only the generation
   prompt (ChatML): the schemas accept `[]`, so the model sees what the caller sent.
-- OpenAI-style content parts (`[{"type": "text", "text": ...}]`) are joined; other part
-  types, non-string roles or non-mapping messages are a 5006 error.
+- OpenAI-style content parts (`[{"type": "text", "text": ...}]`) are joined by a newline
+  (`flatten_content`, as vLLM does); other part types, non-string roles or non-mapping
+  messages are a 5006 error.
 """
 
 from __future__ import annotations
@@ -78,28 +79,49 @@ class _Format:
         return f"<PromptFormat {self.name}>"
 
 
+#: content-part types whose text a text-only prompt keeps (vLLM's `MM_PARSER_MAP` text kinds:
+#: chat's "text" and "refusal", the Responses API's "input_text" and "output_text").
+TEXT_PARTS = frozenset({"text", "refusal", "input_text", "output_text"})
+
+
+def flatten_content(content: Any) -> str:
+    """A message's `content` as prompt text: a string as is, None as "", and a list of
+    OpenAI-style content parts as their texts joined by a newline, as vLLM does for
+    text-only templates (`entrypoints/chat_utils.py`: `"\n".join(texts)`; a part whose
+    text is null is skipped). Any other part or value is a `ValueError` naming it."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise ValueError(f"content is a {type(content).__name__}, not a string or a list of parts")
+    texts = []
+    for part in content:
+        if not isinstance(part, Mapping):
+            raise ValueError(f"content part is a {type(part).__name__}, not an object")
+        kind = part.get("type")
+        text = part.get("refusal" if kind == "refusal" else "text")
+        if kind not in TEXT_PARTS:
+            raise ValueError(f"content part type {kind!r} is not supported: only text")
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            raise ValueError(f"a {kind!r} content part's text is a {type(text).__name__}")
+        texts.append(text)
+    return "\n".join(texts)
+
+
 def _content(message: Any, index: int) -> tuple[str, str]:
-    """(role, content) of one message, content parts joined; a 5006 error if malformed."""
+    """(role, content) of one message, content parts flattened; a 5006 error if malformed."""
     if not isinstance(message, Mapping):
         raise _bad(f"message {index} is a {type(message).__name__}, not an object")
     role = message.get("role")
     if not isinstance(role, str):
         raise _bad(f"message {index} has no string 'role'")
-    content = message.get("content")
-    if content is None:
-        return role, ""
-    if isinstance(content, str):
-        return role, content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if isinstance(part, Mapping) and part.get("type") == "text":
-                texts.append(str(part.get("text", "")))
-            else:
-                kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
-                raise _bad(f"message {index} has a {kind!r} content part; only text is supported")
-        return role, "\n\n".join(texts)
-    raise _bad(f"message {index} content is a {type(content).__name__}, not a string")
+    try:
+        return role, flatten_content(message.get("content"))
+    except ValueError as exc:
+        raise _bad(f"message {index}: {exc}") from None
 
 
 def _bad(detail: str) -> AiError:

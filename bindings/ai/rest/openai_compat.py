@@ -12,7 +12,8 @@ out-of-range values get the same 5006 errors as `env.AI.run`):
 
 | OpenAI                                   | Workers AI input                         |
 |------------------------------------------|------------------------------------------|
-| `messages` (text parts joined)           | `messages` (`developer` role -> `system`) |
+| `messages` (text parts joined by "\n",    | `messages` (`developer` role -> `system`) |
+| `chat_templates.flatten_content`)        |                                          |
 | `max_completion_tokens` / `max_tokens`   | `max_tokens`                             |
 | `temperature`, `top_p`, `seed`           | same names                               |
 | `frequency_penalty`, `presence_penalty`  | same names                               |
@@ -34,6 +35,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bindings.ai.chat_templates import flatten_content
 from bindings.ai.errors import AiError
 from bindings.ai.rest.envelope import ApiError, check_token, read_json_object
 from bindings.ai.rest.sse import SSEResponse, frame
@@ -103,18 +105,10 @@ def _message(message: Any, index: int) -> dict[str, Any]:
     if not isinstance(message, dict) or not isinstance(message.get("role"), str):
         raise _bad(f"messages[{index}] must be an object with a string 'role'")
     role = "system" if message["role"] == "developer" else message["role"]
-    content = message.get("content")
-    if content is None:
-        content = ""
-    elif isinstance(content, list):
-        texts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise _bad(f"messages[{index}].content: only text parts are supported")
-            texts.append(str(part.get("text", "")))
-        content = "".join(texts)
-    elif not isinstance(content, str):
-        raise _bad(f"messages[{index}].content must be a string or an array of text parts")
+    try:
+        content = flatten_content(message.get("content"))
+    except ValueError as exc:
+        raise _bad(f"messages[{index}].{exc}") from None
     return {"role": role, "content": content}
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bindings.ai.chat_templates import get_format, jinja_format
+from bindings.ai.chat_templates import flatten_content, get_format, jinja_format
 from bindings.ai.errors import AiError
 
 B_INST, E_INST = "[INST]", "[/INST]"
@@ -166,7 +166,37 @@ def test_content_parts_and_null_content():
                                                         {"type": "text", "text": "b"}]},
                            {"role": "assistant", "content": None},
                            {"role": "user", "content": "c"}])
-    assert out == "[INST] a\n\nb [/INST]  </s><s>[INST] c [/INST]"
+    assert out == "[INST] a\nb [/INST]  </s><s>[INST] c [/INST]"
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [
+        ("as is", "as is"),
+        (None, ""),
+        ([], ""),
+        ([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}], "a\nb"),
+        # vLLM's text kinds; a null text is skipped, not "None"
+        ([{"type": "input_text", "text": "a"}, {"type": "text", "text": None},
+          {"type": "refusal", "refusal": "no"}, {"type": "output_text", "text": "c"}], "a\nno\nc"),
+    ],
+)
+def test_flatten_content_joins_text_parts_with_a_newline_as_vllm_does(content, text):
+    assert flatten_content(content) == text
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ([{"type": "image_url", "image_url": {"url": "x"}}], "'image_url' is not supported"),
+        (["bare"], "content part is a str"),
+        ([{"type": "text", "text": 5}], "text is a int"),
+        (5, "content is a int"),
+    ],
+)
+def test_flatten_content_names_what_it_cannot_flatten(content, problem):
+    with pytest.raises(ValueError, match=problem):
+        flatten_content(content)
 
 
 @pytest.mark.parametrize("bad", [

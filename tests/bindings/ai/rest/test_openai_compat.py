@@ -135,7 +135,25 @@ def test_content_parts_and_developer_role(api_server):
             },
         ],
     )
-    assert chat.choices[0].message.content == "part one, part two"
+    # one flattener (`chat_templates.flatten_content`): parts joined by "\n", as vLLM does
+    assert chat.choices[0].message.content == "part one, \npart two"
+
+
+async def test_content_parts_reach_the_model_as_env_ai_run_sends_them():
+    from bindings.ai.engines.scripted import ScriptedEngine
+
+    engine = ScriptedEngine(text="ok")
+    service = AiService.from_settings()
+    service.set_engine("*", engine)
+    parts = [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]
+    messages = [{"role": "user", "content": parts}]
+    transport = httpx.ASGITransport(app=create_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge.test") as http:
+        url = f"/client/v4/accounts/{ACCOUNT}/ai/v1/chat/completions"
+        await http.post(url, json={"model": CHAT_MODEL, "messages": messages})
+    await service.run(CHAT_MODEL, {"messages": [{"role": "user", "content": "one\ntwo"}]})
+    via_openai, via_run = engine.requests
+    assert via_openai.prompt == via_run.prompt
 
 
 def test_out_of_range_parameters_get_the_binding_validation_error(api_server):
