@@ -46,7 +46,8 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def sse_frame(data: Any, event: str | None = None) -> bytes:
-    """One SSE event: `data: <compact JSON>` and a blank line (`event:` first if given)."""
+    """One SSE event: `data: <compact JSON>` and a blank line (`event:` first if given).
+    The one frame writer: Workers AI streams and the OpenAI endpoint's chunks alike."""
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {_dumps(data)}\n\n".encode()
 

@@ -38,7 +38,8 @@ from starlette.responses import JSONResponse, Response
 from bindings.ai.chat_templates import flatten_content
 from bindings.ai.errors import AiError
 from bindings.ai.rest.envelope import ApiError, check_token, read_json_object
-from bindings.ai.rest.sse import SSEResponse, frame
+from bindings.ai.rest.sse import SSEResponse
+from bindings.ai.streaming import DONE, sse_frame
 
 _SAMPLING = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
 _ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error"}
@@ -203,7 +204,7 @@ async def _chunk_frames(
         body: dict[str, Any] = {**head, "object": "chat.completion.chunk", "choices": [choice]}
         if chat.include_usage:
             body["usage"] = None
-        return frame(json.dumps(body))
+        return sse_frame(body)
 
     yield chunk({"role": "assistant", "content": ""}, None)
     usage: dict[str, int] | None = None
@@ -216,7 +217,7 @@ async def _chunk_frames(
         yield chunk({}, _finish(usage, max_tokens))
     except AiError as err:
         error = {"message": str(err), "type": "server_error", "param": None, "code": err.code}
-        yield frame(json.dumps({"error": error}))
+        yield sse_frame({"error": error})
     else:
         if chat.include_usage:
             empty = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -226,5 +227,5 @@ async def _chunk_frames(
                 "choices": [],
                 "usage": usage or empty,
             }
-            yield frame(json.dumps(last))
-    yield frame("[DONE]")
+            yield sse_frame(last)
+    yield DONE

@@ -39,8 +39,3 @@ class SSEResponse(StreamingResponse):
                 await closer()
             if self._on_close is not None:
                 await self._on_close()
-
-
-def frame(data: str) -> bytes:
-    """One SSE event carrying `data` (a JSON text or `[DONE]`)."""
-    return f"data: {data}\n\n".encode()
