@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bindings.ai.engines import create_engine
-from bindings.ai.engines.base import Engine, Health, serves
+from bindings.ai.engines.base import Engine, EngineLabel, Health, serves
 from bindings.ai.errors import AiError, bad_input, internal
 from bindings.ai.routing import Route, RouteError, RouteLayer, RouteTable, describe_route
 from bindings.ai.streaming import as_ai_error
@@ -99,7 +99,7 @@ class AiService:
         self.routes = table
         self._resolved.clear()
         self._started = False
-        log.info("AI routes changed: %s", "; ".join(self.describe()))
+        log.info("AI routes changed: %s", "; ".join(map(str, self.describe())))
         return True
 
     def set_engine(self, model: str, engine: Engine) -> Route:
@@ -191,23 +191,28 @@ class AiService:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def describe(self) -> list[str]:
-        """One banner line per catalogue model: `<model> → <engine label>`."""
+    def describe(self) -> list[ServedModel]:
+        """What serves each catalogue model, as data; `str()` of each is its banner line,
+        `<model> → <engine label>`."""
         lines = []
         for entry in self.catalogue.entries():
             route = self.route_for(entry.name)
+            label: EngineLabel | None = None
+            problem = None
             try:
                 engine = self.engine_for(route)
                 self._check_task(entry, route, engine)
-                label = engine.describe(entry.name)
+                label = _as_label(engine.describe(entry.name))
             except RouteError as exc:
-                label = f"error: {exc.problem}"
+                problem = f"error: {exc.problem}"
             except AiError as exc:
-                label = f"not served: {exc.description}"
+                problem = f"not served: {exc.description}"
             health = self.last_health.get(describe_route(route))
+            unhealthy = None
             if health and not all(h.ok for h in health):
-                label += " (unhealthy: " + "; ".join(h.detail for h in health if not h.ok) + ")"
-            lines.append(f"{entry.name} → {label}")
+                unhealthy = "; ".join(h.detail for h in health if not h.ok)
+            lines.append(ServedModel(entry.name, entry.task_name, describe_route(route), label,
+                                     problem, unhealthy))
         return lines
 
     async def startup(self) -> None:
@@ -315,6 +320,32 @@ class AiService:
             ("ignored", model, keys),
             f"{model}: input key(s) {keys} are not in the model's schema; not sent to the engine",
         )
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """How one catalogue model is served: its route and engine label, or why it is not."""
+
+    model: str
+    task: str
+    route: str
+    label: EngineLabel | None
+    problem: str | None = None
+    unhealthy: str | None = None
+
+    @property
+    def text(self) -> str:
+        """What follows the arrow in the banner line."""
+        text = str(self.label) if self.label is not None else self.problem or ""
+        return text + (f" (unhealthy: {self.unhealthy})" if self.unhealthy else "")
+
+    def __str__(self) -> str:
+        return f"{self.model} → {self.text}"
+
+
+def _as_label(value: Any) -> EngineLabel:
+    # Engines written before labels were data (tests, plugins) still describe with text.
+    return value if isinstance(value, EngineLabel) else EngineLabel(str(value))
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from typing import Any
 
 from bindings.ai.engines.base import (
     EVERY_TASK,
+    EngineLabel,
     GenerationRequest,
     Health,
     PromptFormat,
@@ -175,8 +176,8 @@ class AiScript:
 
     # --- the engine contract (bindings.ai.engines.base.Engine) ---------------------------
 
-    def describe(self, model: str) -> str:
-        return "scripted by the test (emulator.testing.AiScript)"
+    def describe(self, model: str) -> EngineLabel:
+        return EngineLabel("scripted", detail="by the test (emulator.testing.AiScript)")
 
     def prompt_format(self, model: str) -> PromptFormat | None:
         return None  # the catalogue's template, as a real Llama-2 route would use

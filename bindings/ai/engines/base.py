@@ -11,7 +11,8 @@ Engines know nothing of Cloudflare (no schemas, no SSE, no error envelopes beyon
   characters) followed by exactly one `Usage`. Closing the iterator early (`aclose()`,
   which happens when the HTTP client goes away) must stop the generation upstream.
 - `health()` reports whether it can serve; `close()` releases models and connections.
-- `describe(model)` is the one-line label the dev banner shows for a model it serves.
+- `describe(model)` is an `EngineLabel`: what serves the model, as data (the banner, the
+  pages and `edge ai status` render it; nobody parses it back).
 - `capabilities` names the task capabilities it serves (`bindings.ai.tasks`): text
   generation is `generate()`; any other capability is `infer(TaskRequest)`, returning
   that task's engine-level result (its module documents the shape). An engine without
@@ -106,6 +107,27 @@ def serves(engine: Any, capability: str) -> bool:
 
 
 @dataclass(frozen=True)
+class EngineLabel:
+    """What an engine serves a model with: `str()` is the banner's wording, e.g.
+    `llama.cpp: SmolLM2-135M-Instruct (stand-in)`, `vllm http://gpu1:8000 (TheBloke/...)`,
+    `scripted: echo`."""
+
+    engine: str  # "llama.cpp", "vllm", "tgi", "scripted"
+    model: str | None = None  # the weights it serves, when known
+    where: str | None = None  # its URLs or replicas
+    detail: str | None = None  # said when the weights are not known (or there are none)
+    stand_in: bool = False  # not the catalogue model's own weights
+
+    def __str__(self) -> str:
+        body = self.model or self.detail
+        if self.where:
+            text = f"{self.engine} {self.where}" + (f" ({body})" if body else "")
+        else:
+            text = self.engine + (f": {body}" if body else "")
+        return text + (" (stand-in)" if self.stand_in else "")
+
+
+@dataclass(frozen=True)
 class Health:
     """An engine's answer to `health()`; `detail` is what the banner and `edge ai status` show."""
 
@@ -129,7 +151,7 @@ class Engine(Protocol):
     name: str
     capabilities: frozenset[str]
 
-    def describe(self, model: str) -> str: ...
+    def describe(self, model: str) -> EngineLabel: ...
 
     def prompt_format(self, model: str) -> PromptFormat | None: ...
 

@@ -70,6 +70,7 @@ from typing import Any
 
 from bindings.ai.engines.base import (
     TEXT_GENERATION,
+    EngineLabel,
     GenerationRequest,
     Health,
     PromptFormat,
@@ -144,8 +145,9 @@ class LlamaCppEngine:
             return f"{model_label(self.path)} (stand-in)"
         return self.path.name
 
-    def describe(self, model: str) -> str:
-        return f"llama.cpp: {self.label}"
+    def describe(self, model: str) -> EngineLabel:
+        name = model_label(self.path) if self.stand_in else self.path.name
+        return EngineLabel("llama.cpp", model=name, stand_in=self.stand_in)
 
     @property
     def info(self) -> GgufInfo:

@@ -33,6 +33,7 @@ from typing import Any
 
 from bindings.ai.engines.base import (
     EVERY_TASK,
+    EngineLabel,
     GenerationRequest,
     Health,
     PromptFormat,
@@ -94,11 +95,11 @@ class ScriptedEngine:
             return "fixed text"
         return "echo"
 
-    def describe(self, model: str) -> str:
+    def describe(self, model: str) -> EngineLabel:
         if model in self.per_model:
-            return "scripted: fixed text"
+            return EngineLabel("scripted", detail="fixed text")
         extra = f", {self.delay:g}s per token" if self.delay else ""
-        return f"scripted: {self.mode}{extra}"
+        return EngineLabel("scripted", detail=f"{self.mode}{extra}")
 
     def prompt_format(self, model: str) -> PromptFormat | None:
         # Not a model: the catalogue's template is what a real one would get.

@@ -51,7 +51,7 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import TEXT_GENERATION, GenerationRequest, Usage
+from bindings.ai.engines.base import TEXT_GENERATION, EngineLabel, GenerationRequest, Usage
 from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
 from bindings.ai.engines.replicas import Replica
 from bindings.ai.engines.stops import StopMatcher
@@ -118,10 +118,10 @@ class TgiEngine(HttpEngine):
         super().__init__(route, [u.rstrip("/") for u in route.urls] or [DEFAULT_URL], client)
         self._info: dict[str, dict[str, Any]] = {}  # replica URL -> /info
 
-    def describe(self, model: str) -> str:
-        where = self.replicas.label()
+    def describe(self, model: str) -> EngineLabel:
         known = next((i.get("model_id") for i in self._info.values() if i.get("model_id")), None)
-        return f"tgi {where} ({self.route.served_model or known or 'model per /info'})"
+        return EngineLabel("tgi", model=self.route.served_model or known,
+                           where=self.replicas.label(), detail="model per /info")
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
         try:

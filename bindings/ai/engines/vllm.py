@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import TEXT_GENERATION, GenerationRequest, Usage
+from bindings.ai.engines.base import TEXT_GENERATION, EngineLabel, GenerationRequest, Usage
 from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
 from bindings.ai.engines.replicas import Replica
 from bindings.ai.errors import AiError, bad_input
@@ -107,11 +107,11 @@ class VllmEngine(HttpEngine):
         self._models: dict[str, str] = {}  # replica URL -> model id it serves (discovered)
         self._tokenizers: dict[str, str | None] = {}  # replica URL -> working tokenize kind
 
-    def describe(self, model: str) -> str:
+    def describe(self, model: str) -> EngineLabel:
         discovered = next(iter(self._models.values()), None)
-        served = self.route.served_model or discovered or "served model discovered via /v1/models"
-        where = self.replicas.label()
-        return f"vllm {where} ({served})"
+        return EngineLabel("vllm", model=self.route.served_model or discovered,
+                           where=self.replicas.label(),
+                           detail="served model discovered via /v1/models")
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str | Usage]:
         try:

@@ -69,21 +69,16 @@ def _badges(entry: Any) -> list[str]:
     return badges
 
 
-def _engines(service: Any) -> dict[str, str]:
-    """model -> engine label, from `AiService.describe()` ("<model> → <label>")."""
+def _engines(service: Any) -> dict[str, Any]:
+    """model -> `ServedModel` (its engine label, or why it is not served)."""
     try:
-        lines = service.describe()
-    except Exception:  # the banner text is a nicety; a page never fails for it
+        return {served.model: served for served in service.describe()}
+    except Exception:  # the engine label is a nicety; a page never fails for it
         return {}
-    labels = {}
-    for line in lines:
-        model, sep, label = str(line).partition(" → ")
-        if sep:
-            labels[model.strip()] = label.strip()
-    return labels
 
 
-def _card(entry: Any, engines: dict[str, str]) -> dict[str, Any]:
+def _card(entry: Any, engines: dict[str, Any]) -> dict[str, Any]:
+    served = engines.get(entry.name)
     return {
         "name": entry.name,
         "short": entry.name.rsplit("/", 1)[-1],
@@ -93,7 +88,8 @@ def _card(entry: Any, engines: dict[str, str]) -> dict[str, Any]:
         "tags": list(entry.tags or []),
         "beta": (_property(entry, "beta") or "").lower() == "true",
         "badges": _badges(entry),
-        "engine": engines.get(entry.name, ""),
+        "engine": served.text if served is not None else "",
+        "stand_in": bool(served and served.label and served.label.stand_in),
     }
 
 

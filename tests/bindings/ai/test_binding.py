@@ -89,8 +89,10 @@ async def test_models(ai):
 async def test_describe_and_startup_hooks(ai):
     await KIND.startup(ai)
     names = [entry.name for entry in ai.service.catalogue.entries()]
-    assert KIND.describe(ai) == [f"{name} → scripted: fixed text" for name in names]
-    assert f"{FP16} → scripted: fixed text" in KIND.describe(ai)
+    assert [str(line) for line in KIND.describe(ai)] == [
+        f"{name} → scripted: fixed text" for name in names
+    ]
+    assert f"{FP16} → scripted: fixed text" in map(str, KIND.describe(ai))
 
 
 async def test_the_side_app_is_the_rest_api_on_the_shared_service(ai, host):

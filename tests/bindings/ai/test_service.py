@@ -205,8 +205,10 @@ async def test_engines_own_template_wins_over_the_catalogue():
 
 def test_describe_names_each_models_engine():
     service = service_with("*=scripted:echo")
-    assert service.describe() == [f"{name} → scripted: echo" for name in CATALOGUE.names()]
-    assert f"{AWQ} → scripted: echo" in service.describe()
+    assert [str(line) for line in service.describe()] == [
+        f"{name} → scripted: echo" for name in CATALOGUE.names()
+    ]
+    assert f"{AWQ} → scripted: echo" in map(str, service.describe())
 
 
 async def test_startup_rejects_routes_to_unknown_models_and_engines():
@@ -234,7 +236,7 @@ async def test_startup_runs_health_checks_and_describe_shows_failures():
     assert service.last_health == {
         "*=down": [Health(False, "connection refused", "http://gpu:8000")]
     }
-    assert service.describe()[0].endswith("(unhealthy: connection refused)")
+    assert str(service.describe()[0]).endswith("(unhealthy: connection refused)")
 
 
 async def test_health_reports_exceptions_as_unhealthy():

@@ -96,12 +96,12 @@ LLAMA2_HEADER = {
 
 
 def test_stand_in_says_so_and_a_user_gguf_is_named_by_its_file(tmp_path):
-    assert create(Route(model=MODEL, engine="llamacpp")).describe(MODEL) == (
-        "llama.cpp: SmolLM2-135M-Instruct (stand-in)"
-    )
+    label = create(Route(model=MODEL, engine="llamacpp")).describe(MODEL)
+    assert str(label) == "llama.cpp: SmolLM2-135M-Instruct (stand-in)"
+    assert (label.model, label.stand_in) == ("SmolLM2-135M-Instruct", True)  # data, not text
     own = write_gguf(tmp_path / "llama-2-13b-chat.Q4_K_M.gguf", LLAMA2_HEADER)
     engine = create_engine(Route(model=MODEL, engine="llamacpp", gguf=own))
-    assert engine.describe(MODEL) == "llama.cpp: llama-2-13b-chat.Q4_K_M.gguf"
+    assert str(engine.describe(MODEL)) == "llama.cpp: llama-2-13b-chat.Q4_K_M.gguf"
 
 
 def test_a_missing_or_foreign_file_is_a_clear_error_naming_the_path(tmp_path):

@@ -60,7 +60,7 @@ async def test_replies_cycle_and_text_is_fixed():
 async def test_per_model_text_wins():
     engine = ScriptedEngine(text="default", per_model={MODEL: "special"})
     assert "".join((await run(engine, request()))[0]) == "special"
-    assert engine.describe(MODEL) == "scripted: fixed text"
+    assert str(engine.describe(MODEL)) == "scripted: fixed text"
 
 
 async def test_max_tokens_and_stop_cut_the_reply_and_usage_counts_what_was_sent():
@@ -115,7 +115,7 @@ def test_create_from_route_args():
     assert (engine.replies, engine.delay) == (["x", "y"], 0.5)
     assert create(parse_route("*=scripted:text=42")).text == "42"
     assert create(parse_route("*=scripted:echo")).mode == "echo"
-    assert engine.describe(MODEL) == "scripted: 2 replies, cycled, 0.5s per token"
+    assert str(engine.describe(MODEL)) == "scripted: 2 replies, cycled, 0.5s per token"
 
 
 @pytest.mark.parametrize(

@@ -287,7 +287,7 @@ async def test_health_reports_model_limit_and_latency(fake, server):
 
 def test_describe():
     engine = engine_for("http://tgi1:8080")
-    assert engine.describe(MODEL) == "tgi http://tgi1:8080 (model per /info)"
+    assert str(engine.describe(MODEL)) == "tgi http://tgi1:8080 (model per /info)"
     assert engine.prompt_format(MODEL) is None
 
 
@@ -303,7 +303,7 @@ async def test_describe_names_the_model_once_info_was_read(fake, server):
     engine = engine_for(server.url)
     await engine.health()
     await engine.close()
-    assert engine.describe(MODEL) == f"tgi {server.url} ({fake.model_id})"
+    assert str(engine.describe(MODEL)) == f"tgi {server.url} ({fake.model_id})"
 
 
 async def test_bad_input_surfaces_on_iteration_not_on_the_call():

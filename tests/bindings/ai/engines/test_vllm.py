@@ -369,9 +369,9 @@ async def test_health_of_an_unreachable_backend():
 
 def test_describe_and_prompt_format():
     engine = engine_for("http://gpu1:8000", "http://gpu2:8000")
-    assert (
-        engine.describe(MODEL) == f"vllm 2 replicas: http://gpu1:8000, http://gpu2:8000 ({SERVED})"
-    )
+    label = engine.describe(MODEL)
+    assert str(label) == f"vllm 2 replicas: http://gpu1:8000, http://gpu2:8000 ({SERVED})"
+    assert (label.engine, label.model, label.stand_in) == ("vllm", SERVED, False)
     assert engine.prompt_format(MODEL) is None
     chatml = create(Route(MODEL, "vllm", urls=("http://gpu1:8000",), prompt_format="chatml"))
     assert chatml.prompt_format(MODEL).name == "chatml"

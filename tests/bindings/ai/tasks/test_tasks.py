@@ -106,7 +106,7 @@ async def test_a_catalogue_task_without_a_module_is_a_clear_5007(models, monkeyp
     with pytest.raises(AiError, match="no local Text Reversal pipeline yet") as info:
         await service.run(TOY, {"text": "abc"})
     assert info.value.code == 5007
-    assert any("not served" in line for line in service.describe())
+    assert any("not served" in str(line) for line in service.describe())
 
 
 async def test_the_scripted_route_answers_any_task_with_its_sample(models):
