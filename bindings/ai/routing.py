@@ -21,7 +21,8 @@ class Route:
     means replicas) and `served_model` (the backend's own model name); llama.cpp uses
     `gguf` (None: the bundled stand-in). `prompt_format` overrides the template
     (`llama2`, `chatml`, `gguf`, `none`). `options` holds engine-specific extras
-    (scripted replies, timeouts, context size...).
+    (scripted replies, timeouts, context size...), checked against the engine's
+    `OPTIONS` and converted when the route is parsed (`bindings.ai.engines.options`).
     """
 
     model: str
@@ -56,10 +57,6 @@ _FIELD_KEYS = {
     "template": "prompt_format",
 }
 
-#: option keys whose values stay strings (free text, never coerced to numbers/booleans).
-_TEXT_KEYS = frozenset({"text", "reply", "replies"})
-
-
 class RouteError(ValueError):
     """A bad route: the message quotes the spec (or file table) and says what is wrong."""
 
@@ -76,8 +73,9 @@ def parse_route(spec: str) -> Route:
     are replicas), anything else that looks like a path (contains `/` or ends `.gguf`)
     to `gguf`, and a bare word becomes a flag (`scripted:echo` -> `options["echo"] = True`).
     Keys `url`, `model`/`served_model`, `gguf` and `prompt_format`/`template` fill the
-    route's fields; other keys go to `options`, numbers and booleans coerced (except free
-    text: `text`, `reply`), repeated keys collected in a list. `\\,` is a literal comma.
+    route's fields; other keys go to `options`, repeated keys collected in a list, and
+    are checked and converted by the engine's `OPTIONS` (a `RouteError` names the option
+    and what the engine accepts). `\\,` is a literal comma.
     """
     source = repr(spec)
     if not isinstance(spec, str) or "=" not in spec:
@@ -109,7 +107,7 @@ def parse_route(spec: str) -> Route:
         elif field_name is not None:
             fields[field_name] = value.strip()
         else:
-            _add_option(options, key, value if key in _TEXT_KEYS else _coerce(value.strip()))
+            _add_option(options, key, value)
     return _make_route(model, engine, fields, options, source)
 
 
@@ -212,26 +210,18 @@ def _add_option(options: dict[str, Any], key: str, value: Any) -> None:
         options[key] = value
 
 
-def _coerce(value: str) -> Any:
-    lowered = value.lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
 def _make_route(
     model: str, engine: str, fields: dict[str, Any], options: dict[str, Any], source: str
 ) -> Route:
+    from bindings.ai.engines import checked_options
+
     for url in fields["urls"]:
         if not _is_url(url):
             raise RouteError(source, f"{url!r} is not an http:// or https:// URL")
+    try:
+        options = checked_options(engine, options)
+    except ValueError as exc:
+        raise RouteError(source, str(exc)) from None
     gguf = fields.get("gguf")
     return Route(
         model=model,
@@ -327,6 +317,8 @@ def describe_route(route: Route) -> str:
         args.append(f"prompt_format={route.prompt_format}")
     for key, value in route.options.items():
         for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, float) and item.is_integer():
+                item = int(item)  # timeout=5 reads back as written, not as 5.0
             args.append(key if item is True else f"{key}={item}")
     args = [arg.replace(",", "\\,").replace(";", "\\;") for arg in args]
     return f"{route.model}={route.engine}" + (":" + ",".join(args) if args else "")

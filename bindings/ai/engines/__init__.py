@@ -1,15 +1,17 @@
 """Engines: one module per kind of inference backend, behind `base.Engine`.
 
-Like `llm`'s model plugins: each module exposes `create(route) -> Engine` and
-`CAPABILITIES` (the task capabilities its engines serve, `bindings.ai.tasks`), and this
-table is the only place that lists them. `bindings.ai.routing` decides which route (and
-so which engine instance) serves each catalogue model.
+Like `llm`'s model plugins: each module exposes `create(route) -> Engine`,
+`CAPABILITIES` (the task capabilities its engines serve, `bindings.ai.tasks`) and
+`OPTIONS` (the route options it accepts, `engines.options`; checked when routes are
+parsed, so `create` gets them converted), and this table is the only place that lists
+them. `bindings.ai.routing` decides which route (and so which engine instance) serves
+each catalogue model.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bindings.ai.engines.base import Engine
@@ -22,6 +24,17 @@ ENGINES: dict[str, str] = {
     "vllm": "bindings.ai.engines.vllm",
     "tgi": "bindings.ai.engines.tgi",
 }
+
+
+def checked_options(engine: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A route's options for `engine`, converted; `ValueError` naming what it accepts."""
+    from bindings.ai.engines.options import check_options
+
+    module_name = ENGINES.get(engine)
+    if module_name is None:
+        raise ValueError(f"unknown AI engine {engine!r} (known: {', '.join(sorted(ENGINES))})")
+    accepted = getattr(importlib.import_module(module_name), "OPTIONS", {})
+    return check_options(engine, accepted, options)
 
 
 def create_engine(route: Route) -> Engine:

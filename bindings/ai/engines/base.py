@@ -117,6 +117,7 @@ class EngineLabel:
     where: str | None = None  # its URLs or replicas
     detail: str | None = None  # said when the weights are not known (or there are none)
     stand_in: bool = False  # not the catalogue model's own weights
+    settings: str | None = None  # how it runs, e.g. "parallel=4, n_ctx=4096"
 
     def __str__(self) -> str:
         body = self.model or self.detail
@@ -124,7 +125,8 @@ class EngineLabel:
             text = f"{self.engine} {self.where}" + (f" ({body})" if body else "")
         else:
             text = self.engine + (f": {body}" if body else "")
-        return text + (" (stand-in)" if self.stand_in else "")
+        text += " (stand-in)" if self.stand_in else ""
+        return text + (f", {self.settings}" if self.settings else "")
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,24 @@ import httpx
 
 from bindings.ai.engines import http_errors
 from bindings.ai.engines.base import Health, PromptFormat
+from bindings.ai.engines.options import Option
 from bindings.ai.engines.replicas import Replica, ReplicaSet, summarize
 from bindings.ai.routing import Route
 
 DONE = object()  # yielded once when a stream ends with `data: [DONE]`
+
+#: The route options of every engine over HTTP (docs/engines.md has the table).
+HTTP_OPTIONS = {
+    "timeout": Option("float", "seconds to wait for each chunk", minimum=0),
+    "connect_timeout": Option("float", "seconds to connect", minimum=0),
+    "health_timeout": Option("float", "seconds for each health check", minimum=0),
+    "max_connections": Option("int", "connection pool size", minimum=1),
+    "retry_backoff": Option("float", "first backoff after a replica refuses", minimum=0),
+    "retry_max_backoff": Option("float", "backoff cap", minimum=0),
+    "loras": Option("table", "Cloudflare lora name -> backend adapter name"),
+    "api_key": Option("str", "bearer token"),
+    "api_key_env": Option("str", "environment variable holding the bearer token"),
+}
 DRAIN_TIMEOUT = 0.25
 
 

@@ -78,6 +78,7 @@ from bindings.ai.engines.base import (
 )
 from bindings.ai.engines.gguf import GgufError, GgufInfo, bundled_gguf, check_gguf, model_label
 from bindings.ai.engines.llamacpp_worker import END, Job, Worker
+from bindings.ai.engines.options import Option
 from bindings.ai.errors import AiError, out_of_capacity
 from bindings.ai.routing import Route
 
@@ -96,7 +97,12 @@ DEFAULT_TOP_K = 40
 DEFAULT_MIN_P = 0.05
 N_CTX_CAP = 4096
 DEFAULT_MAX_QUEUE = 64
-OPTIONS = ("n_ctx", "n_threads", "n_batch", "max_queue")
+OPTIONS = {
+    "n_ctx": Option("int", "context window in tokens", minimum=1),
+    "n_threads": Option("int", "CPU threads", minimum=1),
+    "n_batch": Option("int", "tokens per decode", minimum=1),
+    "max_queue": Option("int", "requests waiting before 3040", minimum=1),
+}
 CAPABILITIES = frozenset({TEXT_GENERATION})
 
 
@@ -257,25 +263,9 @@ def sampling(request: GenerationRequest) -> dict[str, Any]:
 
 
 def create(route: Route) -> LlamaCppEngine:
-    """The engine for a `llamacpp` route: `route.gguf` (None: the bundled stand-in)."""
-    options = dict(route.options or {})
-    unknown = sorted(set(options) - set(OPTIONS) - {"instance"})
-    if unknown:
-        log.warning("llamacpp route %s: unknown options %s ignored (known: %s)",
-                    route.model, ", ".join(unknown), ", ".join(OPTIONS))
-    kwargs: dict[str, Any] = {}
-    for key in OPTIONS:
-        if options.get(key) is None:
-            continue
-        try:
-            if isinstance(options[key], bool):  # a bare `n_ctx` flag in a route spec
-                raise ValueError
-            kwargs[key] = int(options[key])
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"llamacpp route {route.model}: option {key} must be an integer, "
-                f"got {options[key]!r}"
-            ) from None
+    """The engine for a `llamacpp` route: `route.gguf` (None: the bundled stand-in), and its
+    options (checked and converted by routing, see `OPTIONS`)."""
+    kwargs = {key: value for key, value in route.options.items() if key in OPTIONS}
     try:
         return LlamaCppEngine(route.gguf, **kwargs)
     except GgufError as exc:

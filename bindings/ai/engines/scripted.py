@@ -10,7 +10,8 @@ route args             reply
 `text=Hello there`     that fixed text, every time
 `reply=A,reply=B`      `A`, then `B`, then `A` again ... (cycled, one per request)
 `delay=0.05`           seconds slept before each token (to watch streams arrive)
-`fail_after=3`         raises `AiError` 3043 after 3 tokens (to test mid-stream errors)
+`fail_after=3`         raises `AiError` 3043 after 3 tokens (to test mid-stream errors;
+                       other tasks than text generation fail at once)
 =====================  =================================================================
 
 Any task: text generation streams the reply as below; other tasks (`infer`) answer
@@ -40,6 +41,7 @@ from bindings.ai.engines.base import (
     TaskRequest,
     Usage,
 )
+from bindings.ai.engines.options import Option
 from bindings.ai.engines.stops import StopMatcher
 from bindings.ai.errors import AiError
 from bindings.ai.routing import Route
@@ -155,31 +157,25 @@ class ScriptedEngine:
         self.closed = True
 
 
+OPTIONS = {
+    "echo": Option("bool", "reply with the last user message (the default)"),
+    "text": Option("str", "this fixed reply"),
+    "reply": Option("str", "replies cycled one per request", repeat=True),
+    "replies": Option("str", "as reply", repeat=True),
+    "delay": Option("float", "seconds before each token", minimum=0),
+    "fail_after": Option("int", "fail with 3043 after this many tokens", minimum=0),
+}
+
+
 def create(route: Route) -> ScriptedEngine:
-    """Build from route args: `echo`, `text=`, `reply=` (repeatable), `delay=`, `fail_after=`."""
-    options: dict[str, Any] = dict(route.options)
-    known = {"echo", "text", "reply", "replies", "delay", "fail_after"}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(
-            f"scripted engine: unknown option(s) {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(known))})"
-        )
+    """Build from route options (checked and converted by routing, see `OPTIONS`)."""
+    options: dict[str, Any] = route.options
     replies = options.get("reply", options.get("replies"))
-    if replies is not None and not isinstance(replies, list):
-        replies = [replies]
-    text = options.get("text")
-    try:
-        delay = float(options.get("delay", 0.0))
-        fail_after = options.get("fail_after")
-        fail_after = int(fail_after) if fail_after is not None else None
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"scripted engine: delay/fail_after must be numbers ({exc})") from None
     return ScriptedEngine(
-        [str(r) for r in replies] if replies is not None else None,
-        text=str(text) if text is not None else None,
-        delay=delay,
-        fail_after=fail_after,
+        replies,
+        text=options.get("text"),
+        delay=options.get("delay", 0.0),
+        fail_after=options.get("fail_after"),
     )
 
 

@@ -52,13 +52,21 @@ import httpx
 
 from bindings.ai.engines import http_errors
 from bindings.ai.engines.base import TEXT_GENERATION, EngineLabel, GenerationRequest, Usage
-from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
+from bindings.ai.engines.http_backend import (
+    DONE,
+    HTTP_OPTIONS,
+    HttpEngine,
+    failing,
+    get_json,
+    sse_events,
+)
 from bindings.ai.engines.replicas import Replica
 from bindings.ai.engines.stops import StopMatcher
 from bindings.ai.errors import AiError, bad_input, context_exceeded
 from bindings.ai.routing import Route
 
 CAPABILITIES = frozenset({TEXT_GENERATION})
+OPTIONS = HTTP_OPTIONS
 # Tokens read past a stop string we cut, waiting for TGI's final frame (its token counts),
 # before closing the stream: TGI stops there itself unless the stop ends mid-token.
 _READ_AFTER_STOP = 16

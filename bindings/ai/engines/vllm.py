@@ -43,12 +43,20 @@ import httpx
 
 from bindings.ai.engines import http_errors
 from bindings.ai.engines.base import TEXT_GENERATION, EngineLabel, GenerationRequest, Usage
-from bindings.ai.engines.http_backend import DONE, HttpEngine, failing, get_json, sse_events
+from bindings.ai.engines.http_backend import (
+    DONE,
+    HTTP_OPTIONS,
+    HttpEngine,
+    failing,
+    get_json,
+    sse_events,
+)
 from bindings.ai.engines.replicas import Replica
 from bindings.ai.errors import AiError, bad_input
 from bindings.ai.routing import Route
 
 CAPABILITIES = frozenset({TEXT_GENERATION})
+OPTIONS = HTTP_OPTIONS
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 

@@ -52,9 +52,11 @@ def test_parse_route_fields(spec, expected):
     assert route.options == expected.options
 
 
-def test_parse_route_options_are_coerced_but_text_stays_text():
-    route = parse_route("*=scripted:text=42,delay=0.01,fail_after=3,flag=true")
-    assert route.options == {"text": "42", "delay": 0.01, "fail_after": 3, "flag": True}
+def test_parse_route_options_are_converted_as_the_engine_declares():
+    route = parse_route("*=scripted:text=42,delay=0.01,fail_after=3,echo=no")
+    assert route.options == {"text": "42", "delay": 0.01, "fail_after": 3, "echo": False}
+    route = parse_route("*=vllm:http://x:1,timeout=5,max_connections=8,api_key=0123")
+    assert route.options == {"timeout": 5.0, "max_connections": 8, "api_key": "0123"}
 
 
 def test_parse_route_text_keeps_equals_signs_and_escaped_commas():
@@ -136,10 +138,10 @@ def test_default_is_llamacpp_with_the_bundled_model():
 
 
 def test_routes_from_tables_resolve_relative_gguf_against_root(tmp_path):
-    table = {"engine": "llamacpp", "gguf": "m/x.gguf", "options": {"n": 1}}
+    table = {"engine": "llamacpp", "gguf": "m/x.gguf", "options": {"n_ctx": 1}}
     route = route_from_table(FP16, table, root=tmp_path)
     assert route.gguf == tmp_path / "m/x.gguf"
-    assert route.options == {"n": 1}
+    assert route.options == {"n_ctx": 1}
 
 
 @pytest.mark.parametrize(
@@ -148,6 +150,12 @@ def test_routes_from_tables_resolve_relative_gguf_against_root(tmp_path):
         ({"urls": ["http://x"]}, "'engine' is required"),
         ({"engine": "vllm", "bogus": 1}, "unknown key(s) bogus"),
         ({"engine": "vllm", "urls": [1]}, "'urls' must be"),
+        # edge.toml options are checked like a spec's: typed values, same messages
+        ({"engine": "vllm", "options": {"timeout": "soon"}}, "option timeout must be a number"),
+        ({"engine": "vllm", "options": {"loras": ["a"]}}, "option loras takes one value (a table"),
+        ({"engine": "tgi", "options": {"tiemout": 5}}, "tgi has no option 'tiemout' (tgi acc"),
+        ({"engine": "llamacpp", "options": {"n_ctx": True}}, "option n_ctx needs a value"),
+        ({"engine": "llamacpp", "options": {"n_ctx": 2.5}}, "option n_ctx must be an integer"),
         ("vllm", "expected a table"),
     ],
 )
@@ -181,7 +189,7 @@ _TEXT = (
 
 @given(model=st.sampled_from(["*", AWQ, "@cf/*"]), texts=st.lists(_TEXT, min_size=1, max_size=3))
 def test_describe_route_round_trips_any_text(model, texts):
-    route = Route(model, "scripted", options={"reply": texts if len(texts) > 1 else texts[0]})
+    route = Route(model, "scripted", options={"reply": texts})
     assert parse_route(describe_route(route)).options == route.options
     [again] = parse_routes(describe_route(route))
     assert again.options == route.options

@@ -214,8 +214,8 @@ def test_describe_names_each_models_engine():
 async def test_startup_rejects_routes_to_unknown_models_and_engines():
     with pytest.raises(RouteError, match="did you mean @cf/meta/llama-2-7b-chat-fp16"):
         await service_with("@cf/meta/llama-2-7b-chat-fp61=scripted").startup()
-    with pytest.raises(RouteError, match=r"'\*=nope' \(from --ai-route\).*unknown AI engine"):
-        await service_with("*=nope").startup()
+    with pytest.raises(RouteError, match=r"AI route '\*=nope': unknown AI engine 'nope'"):
+        service_with("*=nope")  # when the route is parsed
 
     def failing(route: Route):
         raise ImportError("No module named 'bindings.ai.engines.tgi'")
@@ -229,12 +229,11 @@ async def test_startup_runs_health_checks_and_describe_shows_failures():
         async def health(self):
             return Health(ok=False, detail="connection refused", url="http://gpu:8000")
 
-    service = service_with("*=down")
-    service._engine_factory = lambda route: Down()
+    service = service_with("*=scripted", factory=lambda route: Down())
     await service.startup()
     await service.startup()  # idempotent
     assert service.last_health == {
-        "*=down": [Health(False, "connection refused", "http://gpu:8000")]
+        "*=scripted": [Health(False, "connection refused", "http://gpu:8000")]
     }
     assert str(service.describe()[0]).endswith("(unhealthy: connection refused)")
 
@@ -244,7 +243,7 @@ async def test_health_reports_exceptions_as_unhealthy():
         async def health(self):
             raise OSError("unreachable")
 
-    service = service_with("*=x", factory=lambda route: Raises())
+    service = service_with("*=scripted", factory=lambda route: Raises())
     health = await service.health()
     [[result]] = health.values()
     assert not result.ok and "unreachable" in result.detail

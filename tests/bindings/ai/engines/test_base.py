@@ -14,6 +14,8 @@ from bindings.ai.engines.base import EVERY_TASK, EngineLabel, serves
         (EngineLabel("tgi", where="2 replicas: a, b", detail="model per /info"),
          "tgi 2 replicas: a, b (model per /info)"),
         (EngineLabel("bare"), "bare"),
+        (EngineLabel("llama.cpp", model="m", stand_in=True, settings="parallel=4"),
+         "llama.cpp: m (stand-in), parallel=4"),
     ],
 )
 def test_engine_labels_render_the_banner_wording(label, text):

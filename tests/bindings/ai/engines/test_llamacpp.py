@@ -17,7 +17,7 @@ from bindings.ai.engines.base import GenerationRequest, Usage
 from bindings.ai.engines.gguf import GgufError, GgufInfo, bundled_gguf, read_metadata
 from bindings.ai.engines.llamacpp import DEFAULT_TEMPERATURE, LlamaCppEngine, create, sampling
 from bindings.ai.errors import AiError
-from bindings.ai.routing import Route, parse_route
+from bindings.ai.routing import Route, RouteError, parse_route
 from tests.support.edge_dev import EdgeDev
 
 MODEL = "@hf/thebloke/llama-2-13b-chat-awq"
@@ -118,13 +118,22 @@ def test_a_missing_or_foreign_file_is_a_clear_error_naming_the_path(tmp_path):
         read_metadata(damaged)
 
 
-def test_bad_route_options_are_rejected():
-    with pytest.raises(ValueError, match="n_ctx must be an integer"):
-        create(Route(model=MODEL, engine="llamacpp", options={"n_ctx": "big"}))
-    with pytest.raises(ValueError, match="n_ctx must be >= 1"):
-        create(Route(model=MODEL, engine="llamacpp", options={"n_ctx": 0}))
-    with pytest.raises(ValueError, match="n_ctx must be an integer, got True"):
-        create(parse_route(f"{MODEL}=llamacpp:n_ctx"))
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        ("n_ctx=big", "option n_ctx must be an integer >= 1, not 'big'"),
+        ("n_ctx=0", "option n_ctx must be an integer >= 1, not '0'"),
+        ("n_ctx", "option n_ctx needs a value"),
+        ("nctx=5", "llamacpp has no option 'nctx' (llamacpp accepts: max_queue"),
+    ],
+)
+def test_bad_route_options_are_rejected_when_the_route_is_parsed(args, problem):
+    with pytest.raises(RouteError) as info:
+        parse_route(f"{MODEL}=llamacpp:{args}")
+    assert problem in str(info.value) and f"{MODEL}=llamacpp:{args}" in str(info.value)
+
+
+def test_route_options_reach_the_engine_converted():
     assert create(parse_route(f"{MODEL}=llamacpp:n_ctx=256")).n_ctx == 256
 
 

@@ -8,7 +8,7 @@ from bindings.ai.engines import create_engine
 from bindings.ai.engines.base import GenerationRequest, Usage
 from bindings.ai.engines.scripted import ScriptedEngine, create, tokenize
 from bindings.ai.errors import AiError
-from bindings.ai.routing import parse_route
+from bindings.ai.routing import RouteError, parse_route
 
 MODEL = "@cf/meta/llama-2-7b-chat-fp16"
 
@@ -121,15 +121,16 @@ def test_create_from_route_args():
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
-        ("*=scripted:bogus", "unknown option(s) bogus"),
-        ("*=scripted:delay=soon", "must be numbers"),
-        ("*=scripted:delay=-1", "delay must be >= 0"),
+        ("*=scripted:bogus", "scripted has no option 'bogus' (scripted accepts: delay (a number"),
+        ("*=scripted:delay=soon", "option delay must be a number >= 0, not 'soon'"),
+        ("*=scripted:delay=-1", "option delay must be a number >= 0, not '-1'"),
+        ("*=scripted:text=a,text=b", "option text takes one value (a string), not ['a', 'b']"),
     ],
 )
-def test_create_rejects_bad_args(spec, fragment):
-    with pytest.raises(ValueError) as info:
-        create(parse_route(spec))
-    assert fragment in str(info.value)
+def test_bad_args_are_rejected_when_the_route_is_parsed(spec, fragment):
+    with pytest.raises(RouteError) as info:
+        parse_route(spec)
+    assert fragment in str(info.value) and repr(spec) in str(info.value)
 
 
 async def test_health_close_and_prompt_format():
