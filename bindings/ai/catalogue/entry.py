@@ -184,6 +184,17 @@ class CatalogueEntry:
                 return media
         return None
 
+    def json_output(self) -> dict[str, Any]:
+        """The output schema's JSON form (`contentType` application/json, or unmarked),
+        or {} when the model answers only bytes or SSE."""
+        schema = self.output_schema
+        for form in schema.get("oneOf") or [schema]:
+            if not isinstance(form, dict) or form.get("format") == "binary":
+                continue
+            if form.get("contentType", "application/json") == "application/json":
+                return form
+        return {}
+
     def search_record(self) -> dict[str, Any]:
         """This model as an `/ai/models/search` record (workers-types' AiModelsSearchObject)."""
         return {

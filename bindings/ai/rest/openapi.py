@@ -109,13 +109,6 @@ def _errors(component: str = "ErrorEnvelope") -> dict[str, Any]:
     }
 
 
-def _json_output(output_schema: dict[str, Any]) -> dict[str, Any]:
-    for branch in output_schema.get("oneOf", [output_schema]):
-        if branch.get("contentType", "application/json") == "application/json":
-            return copy.deepcopy(branch)
-    return {}
-
-
 def _run_path(entry: Any) -> dict[str, Any]:
     return {
         "post": {
@@ -133,7 +126,7 @@ def _run_path(entry: Any) -> dict[str, Any]:
                     "description": "The result (JSON), or with `stream: true` an SSE stream",
                     "content": {
                         "application/json": {
-                            "schema": _envelope(_json_output(entry.output_schema))
+                            "schema": _envelope(copy.deepcopy(entry.json_output()))
                         },
                         "text/event-stream": {"schema": _SSE_EVENT},
                     },

@@ -96,14 +96,16 @@ def for_capability(capability: str) -> Task | None:
 def task_of(entry: Any) -> Task:
     """The task of a catalogue entry; 5007 naming the task when edge runs no such task."""
     task = get_task(entry.task_name)
-    if task is None:
-        known = ", ".join(TASKS)
-        raise AiError(
-            5007,
-            f"{entry.name} is a {entry.task_name or 'task-less'} model, and edge has no "
-            f"local {entry.task_name or 'task'} pipeline yet (it runs: {known})",
-        )
-    return task
+    if task is not None:
+        return task
+    known = ", ".join(TASKS)
+    if not entry.task_name:
+        problem = (f"{entry.name} names no task (model.task.name in its catalogue entry), "
+                   f"so edge cannot tell how to run it (tasks: {known})")
+    else:
+        problem = (f"{entry.name} is a {entry.task_name} model, and edge has no local "
+                   f"{entry.task_name} pipeline yet (it runs: {known})")
+    raise AiError(5007, problem)
 
 
 def cannot_serve(entry: Any, task: Task, route: str, engine: Any) -> AiError:

@@ -65,4 +65,9 @@ def test_root_properties_count_for_every_branch(tmp_path):
     ],
 )
 def test_binary_output_is_the_raw_bytes_media_type(tmp_path, output, media):
-    assert entry_with(tmp_path, {"type": "object"}, output).binary_output() == media
+    entry = entry_with(tmp_path, {"type": "object"}, output)
+    assert entry.binary_output() == media
+    # the JSON form is the other one (or none)
+    json_form = entry.json_output()
+    assert json_form == {} or json_form.get("type") == "object"
+    assert (json_form == {}) == (output.get("type") == "string")

@@ -109,6 +109,16 @@ async def test_a_catalogue_task_without_a_module_is_a_clear_5007(models, monkeyp
     assert any("not served" in str(line) for line in service.describe())
 
 
+async def test_an_entry_naming_no_task_is_a_clear_5007(tmp_path):
+    (tmp_path / "m.md").write_text(
+        "---\nmodel:\n  name: '@cf/me/taskless'\n"
+        "json_schema:\n  input: '{\"type\": \"object\"}'\n---\n"
+    )
+    service = service_with(tmp_path, "*=scripted")
+    with pytest.raises(AiError, match=r"names no task \(model.task.name in its catalogue entry\)"):
+        await service.run("@cf/me/taskless", {})
+
+
 async def test_the_scripted_route_answers_any_task_with_its_sample(models):
     service = service_with(models, "*=scripted")
     assert (await service.run(TOY, {"text": ["ab", "cd"]})).reversed == ["ba", "dc"]
