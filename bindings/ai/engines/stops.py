@@ -36,9 +36,8 @@ class StopMatcher:
         return pending[: len(pending) - hold], False
 
     def flush(self, text: str = "") -> str:
-        """The rest: `text` and what was held back, cut at a stop (a whole reply at once)."""
-        out, stopped = self.feed(text)
-        if stopped:
-            return out
-        out, self.pending = out + self.pending, ""
-        return out
+        """The rest: `text` and what was held back, cut at a stop (a whole reply at once).
+        Nothing more can follow, so nothing is held back: no prefix search."""
+        pending, self.pending = self.pending + text, ""
+        found = [i for i in (pending.find(s) for s in self.stops) if i >= 0]
+        return pending[: min(found)] if found else pending

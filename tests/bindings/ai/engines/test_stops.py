@@ -33,3 +33,9 @@ def test_flush_releases_held_back_text_and_later_chunks_can_still_stop():
     assert matcher.feed("/") == ("", False)
     assert matcher.feed("x") == ("</x", False)
     assert matcher.feed("ok</s>more") == ("ok", True)
+
+
+def test_flush_cuts_a_whole_reply_at_the_earliest_stop():
+    assert StopMatcher(["c", "b"]).flush("aabbcc") == "aa"
+    assert StopMatcher(["zz"]).flush("no stop z") == "no stop z"  # nothing held back
+    assert StopMatcher([]).flush("anything") == "anything"
