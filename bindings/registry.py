@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "kv_namespaces": "bindings.kv",
     "d1_databases": "bindings.d1",
     "r2_buckets": "bindings.r2",
+    "durable_objects": "bindings.durable_objects.binding",
 }
 
 
@@ -44,7 +45,6 @@ def _pending(kind: str, label: str, shape: str = "array", name_field: str = "bin
 PENDING: dict[str, BindingKind] = {
     k.kind: k
     for k in (
-        _pending("durable_objects", "Durable Object", "bindings", "name"),
         _pending("queues", "Queue", "producers", value_keys=("queue",)),
         _pending("services", "Worker", value_keys=("service",)),
         _pending("vectorize", "Vectorize Index", value_keys=("index_name",)),

@@ -25,7 +25,10 @@ class WorkerEntrypoint:
 
 
 class DurableObject:
-    """Base class of a Durable Object (not emulated yet; defined so imports work)."""
+    """Base class of a Durable Object: `ctx` is its `DurableObjectState` (`ctx.id`,
+    `ctx.storage`, `ctx.blockConcurrencyWhile`), `env` the worker's env. Public methods
+    are callable over RPC (`await stub.method(...)`); `fetch(request)` and
+    `alarm(alarm_info)` are its handlers (see `bindings.durable_objects`)."""
 
     def __init__(self, ctx: Any, env: Any) -> None:
         self.ctx = ctx

@@ -1,0 +1,1 @@
+"""Durable Objects: the binding kind (`binding`), ids, storage, gates, alarms, RPC."""
