@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from bindings.ai.routing import (
     ENV_VAR,
@@ -197,3 +200,117 @@ def _route(table: Any, file: Path, key: str) -> dict[str, Any]:
     if "gguf" in table:
         route["gguf"] = str((file.parent / table["gguf"]).resolve())
     return route
+
+
+# --- writing routes back (`edge ai serve` / `edge ai stop`) -------------------------------
+
+#: the comment `write_route` puts above a route it writes.
+WRITTEN_BY = "# written by `edge ai serve`; `edge ai stop MODEL` removes it"
+
+
+def write_route(root: Path, model: str, table: dict[str, Any]) -> dict[str, Any] | None:
+    """Set `[ai.routes."MODEL"]` in `root/edge.toml` to `table`; return the route it replaced.
+
+    The rest of the file is kept as written (comments too) when the route is a table of
+    its own or absent; otherwise the file is rewritten from its parsed content. A file
+    that does not parse is left alone (`ConfigError`).
+    """
+    file, text, data = _load_for_edit(Path(root))
+    routes = data.setdefault("ai", {}).setdefault("routes", {})
+    if not isinstance(routes, dict):
+        raise ConfigError(file, "ai.routes", 'expected tables like [ai.routes."MODEL"]')
+    previous = routes.get(model)
+    routes[model] = table
+    block = WRITTEN_BY + "\n" + tomli_w.dumps({"ai": {"routes": {model: table}}})
+    _save(file, _replace_block(text, ("ai", "routes", model), block), data)
+    return previous
+
+
+def remove_route(root: Path, model: str, *, urls: list[str] | None = None) -> bool:
+    """Remove `[ai.routes."MODEL"]` from `root/edge.toml`; with `urls`, only if every URL
+    of the route is one of them (a route the user has since changed stays). True if
+    removed."""
+    file = Path(root) / FILENAME
+    if not file.is_file():
+        return False
+    file, text, data = _load_for_edit(Path(root))
+    routes = (data.get("ai") or {}).get("routes")
+    if not isinstance(routes, dict) or model not in routes:
+        return False
+    current = routes[model].get("urls", routes[model].get("url"))
+    current = [current] if isinstance(current, str) else current
+    if urls is not None and (not current or not set(current) <= set(urls)):
+        return False
+    del routes[model]
+    _save(file, _replace_block(text, ("ai", "routes", model), ""), data)
+    return True
+
+
+def _load_for_edit(root: Path) -> tuple[Path, str, dict[str, Any]]:
+    file = root / FILENAME
+    text = file.read_text(encoding="utf-8") if file.is_file() else ""
+    try:
+        return file, text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, None, f"invalid TOML, left unchanged: {exc}") from exc
+
+
+_HEADER = re.compile(r"^\s*\[(?!\[)(.+?)\]\s*(#.*)?$")
+
+
+def _header_path(line: str) -> tuple[str, ...] | None:
+    if not _HEADER.match(line):
+        return None
+    try:
+        data = tomllib.loads(line.strip())
+    except tomllib.TOMLDecodeError:
+        return None
+    path: list[str] = []
+    while isinstance(data, dict) and len(data) == 1:
+        key = next(iter(data))
+        path.append(key)
+        data = data[key]
+    return tuple(path)
+
+
+def _replace_block(text: str, path: tuple[str, ...], block: str) -> str:
+    """`text` with the table at `path` (and its sub-tables) replaced by `block`, or
+    `block` appended when there is no such table."""
+    lines = text.splitlines(keepends=True)
+    start = end = None
+    for i, line in enumerate(lines):
+        header = _header_path(line)
+        if header is None:
+            continue
+        if header[: len(path)] == path:
+            start = i if start is None else start
+        elif start is not None:
+            end = i
+            break
+    if start is None:
+        if not block:
+            return text
+        sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+        return text + sep + block
+    end = len(lines) if end is None else end
+    while start > 0 and lines[start - 1].strip() == WRITTEN_BY:
+        start -= 1
+    tail = "".join(lines[end:])
+    head = "".join(lines[:start])
+    if block and tail:
+        block += "\n"
+    if not block and not tail:  # removed the last table: no trailing blank lines
+        head = head.rstrip("\n") + "\n" if head.strip() else ""
+    return head + block + tail
+
+
+def _save(file: Path, text: str, data: dict[str, Any]) -> None:
+    try:
+        ok = tomllib.loads(text) == data
+    except tomllib.TOMLDecodeError:
+        ok = False
+    if not ok:  # routes written some other way (inline, dotted keys): rewrite from the data
+        text = tomli_w.dumps(data)
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, file)

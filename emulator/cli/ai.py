@@ -308,3 +308,13 @@ def _setup_logging() -> None:
         logger.addHandler(_Stderr())
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
+
+
+def _add_serving_commands() -> None:
+    from emulator.cli.serve import ps_command, serve_command, stop_command
+
+    for command in (serve_command, ps_command, stop_command):
+        ai.add_command(command)
+
+
+_add_serving_commands()
