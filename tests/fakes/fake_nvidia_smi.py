@@ -3,7 +3,8 @@
 `FAKE_GPUS` is `;`-separated `name:memory_mib[:compute_cap]` (e.g.
 `NVIDIA A100-SXM4-80GB:81920:8.0`); empty means a driver that sees no GPU, which the
 real tool reports as "No devices were found" with exit status 6. Output formats follow
-`nvidia-smi --help-query-gpu` (`--format=csv,noheader,nounits`). Calls are recorded in
+`nvidia-smi --help-query-gpu` (`--format=csv,noheader,nounits`); `FAKE_NVIDIA_OLD_DRIVER`
+makes `compute_cap` an unknown field, as drivers before 510 do. Calls are recorded in
 `$FAKE_DOCKER_STATE/calls.jsonl` like fake_docker.py's.
 """
 
@@ -38,8 +39,9 @@ def main(argv: list[str]) -> int:
     if query is not None:
         fields = query.split(",")
         for index, (name, memory, cap) in enumerate(found):
-            values = {"index": str(index), "name": name, "memory.total": str(memory),
-                      "compute_cap": cap}
+            values = {"index": str(index), "name": name, "memory.total": str(memory)}
+            if not os.environ.get("FAKE_NVIDIA_OLD_DRIVER"):
+                values["compute_cap"] = cap
             unknown = [f for f in fields if f not in values]
             if unknown:
                 print(f'Field "{unknown[0]}" is not a valid field to query.', file=sys.stderr)

@@ -93,3 +93,58 @@ def _path_without_tools() -> str:
         if not any((Path(folder) / tool).exists() for tool in TOOLS):
             keep.append(folder)
     return os.pathsep.join(keep)
+
+
+#: catalogue entries for tests (a user's folder): an embeddings model (served by TEI),
+#: a model without serving data, and one too big for a single GPU.
+USER_ENTRIES = {
+    "embed-small.md": '''---
+model:
+  name: "@cf/test/embed-small"
+  description: "A small embeddings model"
+  task: {name: "Text Embeddings"}
+json_schema:
+  input: {type: object, properties: {text: {type: string}}, required: [text]}
+---
+
+```yaml edge-serving
+size_b: 0.033
+format: pytorch
+quantization: fp16
+context_length: 512
+hf_repos: {pytorch: BAAI/bge-small-en-v1.5}
+```
+''',
+    "no-serving.md": '''---
+model:
+  name: "@cf/test/no-serving"
+  description: "A model nobody said how to serve"
+  task: {name: "Text Generation"}
+json_schema:
+  input: {type: object, properties: {prompt: {type: string}}, required: [prompt]}
+---
+''',
+    "huge.md": '''---
+model:
+  name: "@cf/test/llama-2-70b-fp16"
+  description: "Llama 2 70B in fp16"
+  task: {name: "Text Generation"}
+json_schema:
+  input: {type: object, properties: {prompt: {type: string}}, required: [prompt]}
+---
+
+```yaml edge-serving
+family: llama-2-chat
+size_b: 70
+format: pytorch
+quantization: fp16
+```
+''',
+}
+
+
+def write_user_entries(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in USER_ENTRIES.items():
+        (folder / name).write_text(text)
+    return folder

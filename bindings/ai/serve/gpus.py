@@ -76,7 +76,10 @@ def select(gpus: list[Gpu], wanted: str) -> list[Gpu]:
     visible = ", ".join(str(g.index) for g in gpus) or "none"
     if text.isdigit() and "," not in wanted and not wanted.startswith("device="):
         count = int(text)
-        if count < 1 or count > len(gpus):
+        if count < 1:
+            raise ServeError(f"--gpus {wanted}: a bare number is a count of GPUs, as for "
+                             f"docker; GPU {count} alone is --gpus device={count}")
+        if count > len(gpus):
             raise ServeError(f"--gpus {wanted}: {len(gpus)} GPU(s) visible ({visible})")
         return gpus[:count]
     by_index = {g.index: g for g in gpus}

@@ -205,7 +205,7 @@ def _exited(watch: Watch, runtime: Runtime) -> str:
     tail = list(watch.lines) or runtime.tail(watch.handle, TAIL)
     shown = "\n".join(f"    {line}" for line in tail[-TAIL:]) or "    (no output)"
     errors = watch.phases.errors
-    hint = f"\n  first error: {errors[0]}" if errors else ""
+    hint = f"\n  error: {errors[-1]}" if errors else ""
     return (f"{watch.name} ({watch.model}) stopped before it was ready: {how}.{hint}\n"
             f"  its last log lines:\n{shown}")
 

@@ -144,7 +144,7 @@ def _gpu_pool(gpus: list[Gpu] | None, options: ServeOptions, busy: set[int]) -> 
     free = [g for g in gpus if g.index not in busy]
     if not free:
         raise ServeError("every visible GPU is held by a server edge started (edge ai ps); "
-                         "stop one (edge ai stop MODEL) or share a GPU with --gpus 0")
+                         "stop one (edge ai stop MODEL) or share a GPU with --gpus device=0")
     return free
 
 

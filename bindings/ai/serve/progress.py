@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 #: phases in order; "ready" is what the log says, "healthy" what `/health` then confirms.
 ORDER = ("starting", "downloading", "loading", "warming up", "ready", "healthy")
@@ -166,11 +167,11 @@ class Display:
     def _table(self) -> Table:
         table = Table(show_header=False, box=None, pad_edge=False)
         for label, status in self.rows.values():
-            mark = "[green]✓[/]" if status.phase == "healthy" else "[cyan]…[/]"
-            bar = ""
+            healthy = status.phase == "healthy"
+            phase = Text(status.phase, style="bold green" if healthy else "bold")
             if status.percent is not None and status.phase in ("downloading", "loading"):
                 filled = status.percent // 5
-                bar = f" [{'#' * filled}{'.' * (20 - filled)}] {status.percent}%"
-            table.add_row(mark, label, f"[bold]{status.phase}[/]{bar}",
-                          f"[dim]{status.detail[:60]}[/]")
+                phase.append(f" [{'#' * filled}{'.' * (20 - filled)}] {status.percent}%")
+            table.add_row(Text("✓" if healthy else "…", style="green" if healthy else "cyan"),
+                          Text(label), phase, Text(status.detail[:60], style="dim"))
         return table

@@ -183,7 +183,8 @@ class ContainerRuntime(Runtime):
         if done.returncode != 0:
             raise ServeError(f"{self.name} could not start {replica.name}: "
                              f"{_last(done.stderr)}{_gpu_hint(done.stderr)}")
-        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else replica.name
+        ident = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else replica.name
+        return ident[:12]  # the short id `ps` and `inspect` report
 
     def follow(self, handle: str) -> Iterator[str]:
         proc = subprocess.Popen([self._require(), "logs", "-f", handle],
@@ -240,6 +241,9 @@ class NativeRuntime(Runtime):
     LABELS_VAR = "EDGE_AI_LABELS"
     LOG_VAR = "EDGE_AI_LOG"
 
+    def __init__(self) -> None:
+        self._logs: dict[str, str] = {}  # pid -> log file, for the ones started here
+
     def preflight(self) -> list[str]:
         return []
 
@@ -269,11 +273,15 @@ class NativeRuntime(Runtime):
             proc = subprocess.Popen([exe, *command.argv[1:]], stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=environ,
                                     start_new_session=True)
+        self._logs[str(proc.pid)] = str(log)
         return str(proc.pid)
+
+    def _log(self, handle: str) -> str | None:
+        return self._logs.get(handle) or _proc_environ(int(handle)).get(self.LOG_VAR)
 
     def follow(self, handle: str) -> Iterator[str]:
         pid = int(handle)
-        log = _proc_environ(pid).get(self.LOG_VAR)
+        log = self._log(handle)
         if not log:
             return
         with open(log, encoding="utf-8", errors="replace") as stream:
@@ -313,7 +321,7 @@ class NativeRuntime(Runtime):
         return sorted(found, key=lambda s: (s.model, s.label("replica")))
 
     def tail(self, handle: str, lines: int = 20) -> list[str]:
-        log = _proc_environ(int(handle)).get(self.LOG_VAR)
+        log = self._log(handle)
         if not log or not os.path.exists(log):
             return []
         with open(log, encoding="utf-8", errors="replace") as stream:
