@@ -12,6 +12,7 @@ A thin layer over `bindings.ai.serve`; routes go to `edge.toml` in `--root`.
 
 from __future__ import annotations
 
+import io
 import shutil
 import sys
 from pathlib import Path
@@ -100,9 +101,25 @@ def _catalogue(root: Path) -> tuple[Any, dict[str, Any]]:
         raise click.ClickException(str(exc)) from None
 
 
-def _models_routed(local: dict[str, Any]) -> list[str]:
+def _routed(local: dict[str, Any], options: Any) -> list[tuple[str, Any]]:
+    """The models edge.toml routes to vllm, tgi or tei, each with options that keep the
+    route's server, replica count and first port."""
+    import dataclasses
+
+    import httpx
+
+    out = []
     routes = (local.get("ai") or {}).get("routes") or {}
-    return [model for model, table in routes.items() if table.get("engine") in SERVERS]
+    for model, table in routes.items():
+        if table.get("engine") not in SERVERS:
+            continue
+        urls = table.get("urls") or []
+        port = httpx.URL(urls[0]).port if urls else None
+        out.append((model, dataclasses.replace(
+            options, server=options.server or table["engine"],
+            replicas=options.replicas if options.replicas > 1 else max(1, len(urls)),
+            port=options.port or port)))
+    return out
 
 
 def _probe_or_none(notes: list[str]) -> Any:
@@ -178,12 +195,17 @@ def _emit(catalogue: Any, local: dict[str, Any], models: tuple[str, ...], option
     from bindings.ai.serve import emit
     from bindings.ai.serve.plan import plan_models
 
-    names = list(models) or _models_routed(local)
-    if not names:
+    wanted = [(model, options) for model in models] or _routed(local, options)
+    if not wanted:
         raise click.UsageError("name models to emit, or route some to vllm, tgi or tei in "
                                f"{Path(root) / 'edge.toml'}")
-    plans = plan_models(catalogue, names, options, root=root, gpus=None,
-                        is_free=lambda host, port: True, emit=True)
+    if models:
+        plans = plan_models(catalogue, list(models), options, root=root, gpus=None,
+                            is_free=lambda host, port: True, emit=True)
+    else:
+        plans = [plan for model, each in wanted for plan in plan_models(
+            catalogue, [model], each, root=root, gpus=None, is_free=lambda h, p: True,
+            emit=True)]
     text = emit.compose(plans) if kind == "compose" else emit.kubernetes(plans)
     if output is not None and str(output) == "-":
         click.echo(text, nl=False)
@@ -233,12 +255,14 @@ def ps_command(runtime: str | None) -> None:
         return
     table = Table(box=None, pad_edge=False)
     for column in ("MODEL", "SERVER", "NAME", "STATE", "URL", "HEALTH", "ROUTE"):
-        table.add_column(column, no_wrap=column in ("NAME", "URL"), overflow="fold")
+        table.add_column(column, no_wrap=True)
     for row in rows:
         s = row.served
         table.add_row(s.model, f"{s.server} ({s.runtime})", s.name, s.describe_state(),
                       s.url, row.health, row.route)
-    Console(width=max(shutil.get_terminal_size((160, 20)).columns, 160)).print(table)
+    out = io.StringIO()
+    Console(file=out, width=1000, highlight=False).print(table)  # rows never wrap
+    click.echo("\n".join(line.rstrip() for line in out.getvalue().splitlines()))
 
 
 def _routes_of(root: Path) -> dict[str, Any]:

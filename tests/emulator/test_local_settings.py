@@ -9,7 +9,14 @@ import pytest
 
 from bindings.ai.routing import DEFAULT_ROUTE, ENV_VAR, RouteError
 from emulator.config import ConfigError
-from emulator.local_settings import AiSettings, LocalSettings, load_local_settings
+from emulator.local_settings import (
+    WRITTEN_BY,
+    AiSettings,
+    LocalSettings,
+    load_local_settings,
+    remove_route,
+    write_route,
+)
 
 
 def write(tmp_path, text):
@@ -135,3 +142,71 @@ def test_reloaded_rereads_the_file_and_keeps_flags(tmp_path):
     write(tmp_path, "[ai.routes\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         again.reloaded()
+# --- routes written back by `edge ai serve` ----------------------------------------------
+
+MODEL = "@hf/thebloke/llama-2-13b-chat-awq"
+ROUTE = {"engine": "vllm", "urls": ["http://127.0.0.1:8000"], "served_model": "T/M"}
+def file_routes(root):
+    return {r.model: r for r in load_local_settings(root, environ={}).ai.file}
+
+
+MINE = """# my machine
+[ai]
+catalogue = ["./models"]  # my entries
+
+[ai.routes."*"]
+engine = "scripted"
+options = { text = "hi" }  # keep me
+"""
+
+
+def test_write_route_keeps_everything_else_as_written(tmp_path):
+    write(tmp_path, MINE)
+    assert write_route(tmp_path, MODEL, ROUTE) is None
+    text = (tmp_path / "edge.toml").read_text()
+    assert text.startswith(MINE)  # comments and layout untouched
+    assert WRITTEN_BY in text
+    routes = file_routes(tmp_path)
+    assert routes[MODEL].urls == ("http://127.0.0.1:8000",) and "*" in routes
+
+
+def test_writing_again_replaces_the_route_in_place(tmp_path):
+    write(tmp_path, MINE)
+    write_route(tmp_path, MODEL, ROUTE)
+    previous = write_route(tmp_path, MODEL, {**ROUTE, "urls": ["http://127.0.0.1:8001"]})
+    assert previous == ROUTE
+    text = (tmp_path / "edge.toml").read_text()
+    assert text.count(WRITTEN_BY) == 1 and text.count(f'[ai.routes."{MODEL}"]') == 1
+    assert file_routes(tmp_path)[MODEL].urls == ("http://127.0.0.1:8001",)
+
+
+def test_a_route_in_the_middle_is_replaced_where_it_is(tmp_path):
+    write(tmp_path, f'[ai.routes."{MODEL}"]\nengine = "tgi"\n\n[ai.routes."*"]\n'
+                    'engine = "scripted"\n')
+    write_route(tmp_path, MODEL, ROUTE)
+    text = (tmp_path / "edge.toml").read_text()
+    assert text.index(MODEL) < text.index('[ai.routes."*"]')
+    assert file_routes(tmp_path)[MODEL].engine == "vllm"
+
+
+def test_an_inline_routes_table_is_rewritten_from_its_content(tmp_path):
+    write(tmp_path, '[ai]\nroutes = { "*" = { engine = "scripted" } }\n')
+    write_route(tmp_path, MODEL, ROUTE)
+    assert set(file_routes(tmp_path)) == {"*", MODEL}
+
+
+def test_a_broken_file_is_left_alone(tmp_path):
+    write(tmp_path, "[ai.routes\n")
+    with pytest.raises(ConfigError, match="invalid TOML, left unchanged"):
+        write_route(tmp_path, MODEL, ROUTE)
+    assert (tmp_path / "edge.toml").read_text() == "[ai.routes\n"
+
+
+def test_remove_route_only_removes_what_still_points_at_the_servers(tmp_path):
+    write(tmp_path, MINE)
+    write_route(tmp_path, MODEL, ROUTE)
+    assert not remove_route(tmp_path, MODEL, urls=["http://127.0.0.1:9999"])
+    assert remove_route(tmp_path, MODEL, urls=["http://127.0.0.1:8000"])
+    assert (tmp_path / "edge.toml").read_text() == MINE
+    assert not remove_route(tmp_path, MODEL)
+    assert not remove_route(tmp_path / "nowhere", MODEL)

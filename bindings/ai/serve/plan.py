@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bindings.ai.errors import AiError
 from bindings.ai.serve import gpus as gpu_info
 from bindings.ai.serve.gpus import Gpu
 from bindings.ai.serve.replica import Replica
@@ -101,7 +102,11 @@ def plan_models(
     used_ports: set[int] = set()
     plans = []
     for model in models:
-        spec = serve_spec(catalogue.get(model))
+        try:
+            entry = catalogue.get(model)
+        except AiError as exc:
+            raise ServeError(f"{exc} (`edge models list` shows the catalogue)") from None
+        spec = serve_spec(entry)
         server = get_server(spec.pick_server(options.server))
         groups = _gpu_groups(pool, options, spec.model)
         for group in groups if gpus is not None else ():
