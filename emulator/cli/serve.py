@@ -76,9 +76,9 @@ def serve_command(models: tuple[str, ...], root: Path, runtime: str, dry_run: bo
     knobs["extra_args"] = tuple(knobs["extra_args"])
     options = ServeOptions(native=runtime == "native", **knobs)
     try:
-        catalogue, local = _catalogue(root)
+        catalogue, ai = _catalogue(root)
         if emit:
-            _emit(catalogue, local, models, options, root, emit, output, force)
+            _emit(catalogue, ai, models, options, root, emit, output, force)
         elif not models:
             raise click.UsageError("name at least one catalogue model to serve")
         elif dry_run:
@@ -89,19 +89,19 @@ def serve_command(models: tuple[str, ...], root: Path, runtime: str, dry_run: bo
         raise click.ClickException(str(exc)) from None
 
 
-def _catalogue(root: Path) -> tuple[Any, dict[str, Any]]:
+def _catalogue(root: Path) -> tuple[Any, Any]:
     from bindings.ai.catalogue import load_catalogue
     from emulator.config import ConfigError
     from emulator.local_settings import load_local_settings
 
     try:
-        local = load_local_settings(root)
-        return load_catalogue((local.get("ai") or {}).get("catalogue", [])), local
+        ai = load_local_settings(root, environ={}).ai  # edge.toml only: it gets the routes
+        return load_catalogue(ai.catalogue), ai
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _routed(local: dict[str, Any], options: Any) -> list[tuple[str, Any]]:
+def _routed(ai: Any, options: Any) -> list[tuple[str, Any]]:
     """The models edge.toml routes to vllm, tgi or tei, each with options that keep the
     route's server, replica count and first port."""
     import dataclasses
@@ -109,15 +109,13 @@ def _routed(local: dict[str, Any], options: Any) -> list[tuple[str, Any]]:
     import httpx
 
     out = []
-    routes = (local.get("ai") or {}).get("routes") or {}
-    for model, table in routes.items():
-        if table.get("engine") not in SERVERS:
+    for route in ai.file:
+        if route.engine not in SERVERS or route.model == "*":
             continue
-        urls = table.get("urls") or []
-        port = httpx.URL(urls[0]).port if urls else None
-        out.append((model, dataclasses.replace(
-            options, server=options.server or table["engine"],
-            replicas=options.replicas if options.replicas > 1 else max(1, len(urls)),
+        port = httpx.URL(route.urls[0]).port if route.urls else None
+        out.append((route.model, dataclasses.replace(
+            options, server=options.server or route.engine,
+            replicas=options.replicas if options.replicas > 1 else max(1, len(route.urls)),
             port=options.port or port)))
     return out
 
@@ -190,12 +188,12 @@ def _serve(catalogue: Any, models: list[str], options: Any, runtime_name: str, r
     return 1 if outcome.errors else 0
 
 
-def _emit(catalogue: Any, local: dict[str, Any], models: tuple[str, ...], options: Any,
+def _emit(catalogue: Any, ai: Any, models: tuple[str, ...], options: Any,
           root: Path, kind: str, output: Path | None, force: bool) -> None:
     from bindings.ai.serve import emit
     from bindings.ai.serve.plan import plan_models
 
-    wanted = [(model, options) for model in models] or _routed(local, options)
+    wanted = [(model, options) for model in models] or _routed(ai, options)
     if not wanted:
         raise click.UsageError("name models to emit, or route some to vllm, tgi or tei in "
                                f"{Path(root) / 'edge.toml'}")
@@ -270,9 +268,10 @@ def _routes_of(root: Path) -> dict[str, Any]:
     from emulator.local_settings import load_local_settings
 
     try:
-        return (load_local_settings(root).get("ai") or {}).get("routes") or {}
+        routes = load_local_settings(root, environ={}).ai.file
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
+    return {r.model: {"engine": r.engine, "urls": list(r.urls)} for r in routes}
 
 
 @click.command("stop")

@@ -81,9 +81,19 @@ class FakeHost:
         return [c["Pid"] for c in self.containers()]
 
     def close(self) -> None:
-        for pid in self.pids():
+        """Kill this test's "containers" and the native servers started for a project
+        under its folder (other tests' native servers, in parallel workers, are theirs)."""
+        for pid in self.pids() + native_pids(self.bin.parent):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
+
+
+def native_pids(under: Path) -> list[int]:
+    """Native servers edge started for a project folder inside `under`."""
+    from bindings.ai.serve.runtime import get_runtime
+
+    return [int(s.handle) for s in get_runtime("native").find()
+            if s.label("root").startswith(str(Path(under).resolve()))]
 
 
 def _path_without_tools() -> str:
@@ -148,3 +158,13 @@ def write_user_entries(folder: Path) -> Path:
     for name, text in USER_ENTRIES.items():
         (folder / name).write_text(text)
     return folder
+
+
+def routes_in(root: Path) -> dict:
+    """The `[ai.routes]` tables of `root/edge.toml` as written (`{}` without a file)."""
+    import tomllib
+
+    file = Path(root) / "edge.toml"
+    if not file.exists():
+        return {}
+    return tomllib.loads(file.read_text()).get("ai", {}).get("routes", {})

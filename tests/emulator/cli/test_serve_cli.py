@@ -12,10 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from emulator.cli import main
-from emulator.local_settings import load_local_settings
 from tests.fakes.loopback import free_port
 from tests.support.edge_dev import COMMAND, EdgeDev
-from tests.support.fake_host import FakeHost, write_user_entries
+from tests.support.fake_host import FakeHost, routes_in, write_user_entries
 
 AWQ = "@hf/thebloke/llama-2-13b-chat-awq"
 CHAT = os.path.join(os.path.dirname(__file__), "../../../examples/workers/chat")
@@ -30,8 +29,7 @@ def host(tmp_path, monkeypatch):
     fake = FakeHost(tmp_path, monkeypatch)
     fake.project = project
     yield fake
-    CliRunner().invoke(main, ["ai", "stop"])
-    fake.close()
+    fake.close()  # containers and this test's native servers (not other workers')
 
 
 def invoke(*args):
@@ -109,14 +107,14 @@ def test_a_container_that_exits_shows_its_last_lines(host):
     assert result.exit_code == 1
     assert "stopped before it was ready: exited (1)" in result.stderr
     assert "torch.OutOfMemoryError: CUDA out of memory" in result.stderr
-    assert AWQ not in (load_local_settings(host.project)["ai"].get("routes") or {})
+    assert AWQ not in routes_in(host.project)
 
 
 def test_serve_ps_stop(host):
     result = invoke("serve", AWQ, "--port", str(free_port()), "--timeout", "60")
     assert result.exit_code == 0, result.output
     assert f"{AWQ} -> vllm http://127.0.0.1:" in result.stdout
-    route = load_local_settings(host.project)["ai"]["routes"][AWQ]
+    route = routes_in(host.project)[AWQ]
     assert httpx.get(route["urls"][0] + "/health").status_code == 200
 
     ps = invoke("ps")
@@ -129,7 +127,7 @@ def test_serve_ps_stop(host):
     assert stop.exit_code == 0
     assert "stopped edge-ai-hf-thebloke-llama-2-13b-chat-awq-vllm-0" in stop.stdout
     assert "removed its route" in stop.stdout
-    assert AWQ not in load_local_settings(host.project)["ai"].get("routes", {})
+    assert AWQ not in routes_in(host.project)
     assert "no servers started by edge" in invoke("ps").stdout
     again = invoke("stop", AWQ)
     assert again.exit_code == 1 and "nothing to stop" in again.stdout
@@ -196,7 +194,7 @@ def test_serve_routes_a_running_edge_dev_to_the_server(host, tmp_path, runtime, 
         stopped = subprocess.run([*COMMAND, "ai", "stop", AWQ], capture_output=True,
                                  text=True, env=env, timeout=60)
         assert stopped.returncode == 0 and "removed its route" in stopped.stdout
-        assert AWQ not in load_local_settings(project)["ai"]["routes"]
+        assert AWQ not in routes_in(project)
         assert host.containers() == [] or runtime == "native"
     finally:
         dev.stop()

@@ -14,8 +14,9 @@ from bindings.ai.serve.plan import ServeOptions
 from bindings.ai.serve.progress import Display
 from bindings.ai.serve.runtime import get_runtime
 from bindings.ai.serve.spec import ServeError
-from emulator.local_settings import load_local_settings, write_route
+from emulator.local_settings import write_route
 from tests.fakes.loopback import free_port
+from tests.support.fake_host import routes_in
 
 AWQ = "@hf/thebloke/llama-2-13b-chat-awq"
 
@@ -31,10 +32,12 @@ def serve(catalogue, root: Path, models=(AWQ,), runtime="docker", timeout=30.0, 
     return outcome, out.getvalue()
 
 
-def stop_all(runtime="docker"):
+def stop_all(runtime="docker", root: Path | None = None):
+    """Stop this test's servers (native ones are machine-wide: only those for `root`)."""
     rt = get_runtime(runtime)
     for served in rt.find():
-        rt.remove(served)
+        if root is None or served.label("root") == str(root.resolve()):
+            rt.remove(served)
 
 
 def test_a_model_served_is_healthy_routed_and_labelled(host, catalogue, tmp_path):
@@ -43,7 +46,7 @@ def test_a_model_served_is_healthy_routed_and_labelled(host, catalogue, tmp_path
     try:
         (url,) = outcome.routes[AWQ]["urls"]
         assert httpx.get(url + "/health").status_code == 200
-        routes = load_local_settings(tmp_path)["ai"]["routes"]
+        routes = routes_in(tmp_path)
         assert routes[AWQ] == {"engine": "vllm", "urls": [url],
                                "served_model": "TheBloke/Llama-2-13B-chat-AWQ"}
         for phase in ("downloading 45%", "loading 100%", "warming up", "ready", "healthy"):
@@ -92,7 +95,7 @@ def test_serving_again_waits_for_what_runs_instead_of_starting_twice(host, catal
         assert len(host.runs()) == 1
         assert "already running" in shown
         assert again.routes[AWQ]["urls"] == first.routes[AWQ]["urls"]
-        assert AWQ in load_local_settings(tmp_path)["ai"]["routes"]
+        assert AWQ in routes_in(tmp_path)
     finally:
         stop_all()
 
@@ -137,4 +140,4 @@ def test_native_runtime_serves_and_routes(host, catalogue, tmp_path):
         assert outcome.routes["@cf/test/embed-small"]["engine"] == "tei"
         assert httpx.post(url + "/embed", json={"inputs": "hi"}).json() == [[2.0, 1.0, 0.0]]
     finally:
-        stop_all("native")
+        stop_all("native", tmp_path)

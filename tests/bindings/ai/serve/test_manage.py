@@ -8,9 +8,10 @@ from bindings.ai.serve.gpus import Gpu
 from bindings.ai.serve.manage import list_served, stop_served
 from bindings.ai.serve.plan import ServeOptions, plan_models
 from bindings.ai.serve.runtime import get_runtime
-from emulator.local_settings import load_local_settings, remove_route, write_route
+from emulator.local_settings import remove_route, write_route
 from tests.bindings.ai.serve.test_runtime import wait_healthy
 from tests.fakes.loopback import free_port
+from tests.support.fake_host import routes_in
 
 AWQ = "@hf/thebloke/llama-2-13b-chat-awq"
 
@@ -27,7 +28,7 @@ def start(catalogue, root: Path, **env):
 
 
 def routes_of(root: Path) -> dict:
-    return (load_local_settings(root).get("ai") or {}).get("routes") or {}
+    return routes_in(root)
 
 
 def test_ps_reports_health_and_the_route(host, catalogue, tmp_path):
