@@ -24,7 +24,7 @@ from bindings.durable_objects.objects import ObjectClass
 from bindings.storage import binding_path
 from emulator.errors import ConfigError
 
-__all__ = ["KIND", "after_load", "build"]
+__all__ = ["KIND", "after_load", "build", "object_class"]
 
 #: the compatibility date from which deleteAll() also deletes the alarm
 DELETE_ALL_DELETES_ALARM_DATE = "2026-02-24"
@@ -66,8 +66,18 @@ def after_load(spec: BindingSpec, value: DurableObjectNamespace, worker: Any,
             f"{spec.name}); Cloudflare refuses to deploy it. Add it to new_sqlite_classes "
             "(it runs with the legacy key-value backend until then)",
         )
-    origin = found.origin.get(class_name, class_name)
-    unique_key = f"{config.name}-{origin}"
+    objects = object_class(config, spec, host, found)
+    value.bind(objects, getattr(worker.module, class_name), worker.env)
+    objects.attach(value)
+
+
+def object_class(config: Any, spec: BindingSpec, host: BindingHost,
+                 found: migrations.Migrations | None = None) -> ObjectClass:  # fmt: skip
+    """The objects of `spec`'s class for this session (shared across reloads): their
+    folder, ids and storage backend. Needs no worker code (the CLI uses it too)."""
+    found = found if found is not None else migrations.read(config)
+    class_name = spec.options["class_name"]
+    unique_key = f"{config.name}-{found.origin.get(class_name, class_name)}"
     folder = binding_path(host, spec, "v3", "do", unique_key)
     objects = host.shared(f"durable_objects:{folder}", lambda: ObjectClass(folder, unique_key))
     objects.sql_enabled = found.backend.get(class_name) == "sqlite"
@@ -75,8 +85,7 @@ def after_load(spec: BindingSpec, value: DurableObjectNamespace, worker: Any,
         "delete_all_deletes_alarm" in config.compatibility_flags
         or (config.compatibility_date or "") >= DELETE_ALL_DELETES_ALARM_DATE
     )
-    value.bind(objects, getattr(worker.module, class_name), worker.env)
-    objects.attach(value)
+    return objects
 
 
 def _check_class(worker: Any, class_name: str) -> None:

@@ -27,7 +27,7 @@ from emulator.sdk import Request, Response
 if TYPE_CHECKING:
     from bindings.durable_objects.objects import ObjectClass
 
-__all__ = ["DurableObjectNamespace", "DurableObjectStub", "remote_error"]
+__all__ = ["DurableObjectNamespace", "DurableObjectStub", "remote_error", "target"]
 
 _FETCH_OPTIONS = frozenset({"method", "headers", "body", "redirect", "cf", "fetcher"})
 _BUILTIN_EXCEPTIONS = frozenset(
@@ -201,6 +201,12 @@ class DurableObjectStub:
 
     def __repr__(self) -> str:
         return f"<DurableObjectStub {self._namespace.class_name} {self.id}>"
+
+
+def target(stub: DurableObjectStub) -> tuple[DurableObjectNamespace, DurableObjectId]:
+    """The namespace and id a stub calls (a function, so no stub attribute can shadow an
+    RPC method of the same name)."""
+    return stub._namespace, stub.id
 
 
 def _method(instance: Any, name: str) -> Any:

@@ -179,15 +179,16 @@ class LiveObject:
                 raise
             log.exception("committing Durable Object %s failed", self.key)
 
-    async def run_alarm(self, namespace: DurableObjectNamespace, retry: int) -> bool:
-        """Run the `alarm()` handler if the alarm is due; retried with backoff on
-        failure. True when the handler ran."""
+    async def run_alarm(self, namespace: DurableObjectNamespace, retry: int,
+                        now_due: bool = False) -> bool:  # fmt: skip
+        """Run the `alarm()` handler if the alarm is due (or set at all, with `now_due`);
+        retried with backoff on failure. True when the handler ran."""
         storage = self.storage
         due = storage.read_alarm()
         now = int(time.time() * 1000)
         if due is None:
             return False
-        if due > now:
+        if due > now and not now_due:
             self.owner.alarms.schedule(self.key, due, retry)  # moved since the timer was set
             return False
         if namespace.cls is None or handler(namespace.cls, "alarm") is None:

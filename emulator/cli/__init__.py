@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "d1": "emulator.cli.d1:d1",
     "kv": "emulator.cli.kv:kv",
     "r2": "emulator.cli.r2:r2",
+    "do": "emulator.cli.do:do",
 }
 
 

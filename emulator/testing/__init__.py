@@ -21,6 +21,9 @@ _EXPORTS = {
     "ScheduledResult": "emulator.testing.harness",
     "TestWorker": "emulator.testing.harness",
     "load_worker": "emulator.testing.harness",
+    "list_durable_object_ids": "bindings.durable_objects.testing",
+    "run_durable_object_alarm": "bindings.durable_objects.testing",
+    "run_in_durable_object": "bindings.durable_objects.testing",
     "SSEEvent": "emulator.testing.response",
     "TestResponse": "emulator.testing.response",
 }

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.fakes.loopback import free_port
-from tests.support.edge_dev import COMMAND, EdgeDev
+from tests.support.edge_dev import COMMAND, EdgeDev, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -46,16 +46,6 @@ def copy_example(name: str, tmp_path: Path) -> Path:
     )
     return target
 
-
-def poll(fn, until, attempts: int = 200, delay: float = 0.05):
-    """Call `fn` until `until(result)` holds (bounded); returns the last result."""
-    result = fn()
-    for _ in range(attempts):
-        if until(result):
-            return result
-        time.sleep(delay)
-        result = fn()
-    return result
 
 
 def test_hello_routes_json_and_request_log(edge_dev):

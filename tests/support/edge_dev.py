@@ -89,3 +89,14 @@ class EdgeDev:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         return self.proc.returncode
+
+
+def poll(fn, until, attempts: int = 200, delay: float = 0.05):
+    """Call `fn` until `until(result)` holds (bounded); returns the last result."""
+    result = fn()
+    for _ in range(attempts):
+        if until(result):
+            return result
+        time.sleep(delay)
+        result = fn()
+    return result
