@@ -23,7 +23,7 @@ from typing import Any
 from bindings.contract import BindingHost, BindingKind, BindingSpec, Field
 from bindings.d1_authorizer import GuardedConnection
 from bindings.storage import SqliteFile, binding_path, shared_db, transaction, trusted
-from emulator.sdk.attrdict import AttrDict
+from emulator.sdk.attrdict import AttrDict, wrap
 
 
 class D1Error(Exception):
@@ -128,12 +128,13 @@ class PreparedStatement:
         return row[column]
 
     async def raw(self, options: dict | None = None, **kwargs: Any) -> list[list[Any]]:
-        """Rows as lists of values; `columnNames=True` puts the column names first."""
+        """Rows as lists of values (JS arrays: `.to_py()` works on them, as django-cf's D1
+        backend relies on); `columnNames=True` puts the column names first."""
         opts = {**(options or {}), **kwargs}
         names = bool(opts.get("columnNames", opts.get("column_names", False)))
         result = await self._run()
         rows = [list(row) for row in result["raw"]]
-        return [result["columns"], *rows] if names else rows
+        return wrap([result["columns"], *rows] if names else rows)
 
     async def _run(self) -> dict[str, Any]:
         return await self._database._db.run(lambda conn: _execute(conn, self.query, self.params))

@@ -28,3 +28,15 @@ class ConfigError(EdgeError):
         self.problem = problem
         where = f"{self.file}" + (f": {key}" if key else "")
         super().__init__(f"{where}: {problem}")
+
+
+class NotEmulatedError(EdgeError, NotImplementedError):
+    """A Cloudflare runtime feature edge does not emulate; the message names it, and
+    `docs/ffi.md` lists what is emulated."""
+
+    hint = "see docs/ffi.md for what edge emulates of the Python Workers runtime"
+
+
+class NotEmulatedName(NotEmulatedError, AttributeError):
+    """A name (`js.WebSocketPair`) edge does not provide; an AttributeError, so `hasattr`
+    and `getattr(obj, name, default)` keep working."""

@@ -23,6 +23,7 @@ import importlib.util
 import inspect
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from bindings.contract import Handler, Middleware
 from emulator.config import WorkerConfig
 from emulator.context import ExecutionContext
 from emulator.scheduled import ScheduledController
+from emulator.sdk import current
 from emulator.sdk.attrdict import AttrDict
 from emulator.sdk.entrypoints import WorkerEntrypoint
 from emulator.sdk.request import Request
@@ -53,8 +55,8 @@ _LEGACY = ("on_fetch", "on_scheduled")
 _VENDORED = frozenset(
     {"site-packages", "python_modules", ".venv", "venv", "node_modules", "tests", "test"}
 )
-# Modules that exist only inside Cloudflare's Pyodide runtime.
-_PYODIDE_ONLY = {"js", "pyodide", "pyodide_js", "_pyodide_entrypoint_helper"}
+# What `from js import X` raises for a name edge does not emulate.
+_NOT_EMULATED_IMPORT = re.compile(r"cannot import name '(\w+)' from '(js|pyodide[.\w]*)'")
 _lock = threading.RLock()
 _warned_legacy: set[Path] = set()
 
@@ -335,9 +337,13 @@ class Worker:
 
     async def fetch(self, request: Request, ctx: ExecutionContext) -> Response:
         """Handle one request: binding middleware, then the worker's fetch handler."""
-        if self._chain is not None:
-            return await self._chain(request, ctx)
-        return await self._handle(request, ctx)
+        tokens = current.enter(self.env, ctx)
+        try:
+            if self._chain is not None:
+                return await self._chain(request, ctx)
+            return await self._handle(request, ctx)
+        finally:
+            current.leave(tokens)
 
     async def _handle(self, request: Request, ctx: ExecutionContext) -> Response:
         """Run the fetch handler; a non-Response result is a TypeError naming the handler."""
@@ -368,9 +374,13 @@ class Worker:
                 f"Handler does not export a scheduled() function ({self.main.name})."
             )
         handler = self._bind("scheduled", self._scheduled, ctx)
-        result = handler(*(controller, self.env, ctx)[: self._scheduled_arity])
-        if inspect.isawaitable(result):
-            await result
+        tokens = current.enter(self.env, ctx)
+        try:
+            result = handler(*(controller, self.env, ctx)[: self._scheduled_arity])
+            if inspect.isawaitable(result):
+                await result
+        finally:
+            current.leave(tokens)
 
     def __repr__(self) -> str:
         form = "legacy" if self.legacy else "Default"
@@ -397,6 +407,8 @@ def load_worker(config: WorkerConfig, env: dict[str, Any]) -> Worker:
             # pywrangler vendors packages here; after site-packages, since its wheels may be
             # Pyodide builds that CPython cannot load.
             sys.path.append(str(vendored))
+        worker_env = Env(env)
+        current.loading(worker_env)  # module-level code may read workers.env
         try:
             module = _import_main(main, main.parent)
         except SyntaxError as exc:
@@ -404,12 +416,13 @@ def load_worker(config: WorkerConfig, env: dict[str, Any]) -> Worker:
             shown = bad.relative_to(main.parent) if bad.is_relative_to(main.parent) else bad
             where = f"{shown}, line {exc.lineno}"
             raise WorkerLoadError(main, f"SyntaxError: {exc.msg} ({where})") from exc
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.split(".")[0] in _PYODIDE_ONLY:
+        except ImportError as exc:
+            missing = _NOT_EMULATED_IMPORT.search(str(exc))
+            if missing:
+                name, module = missing.groups()
                 raise WorkerLoadError(
-                    main, f"imports {exc.name!r}, which exists only in Cloudflare's Pyodide "
-                    "runtime; use the `workers` module instead "
-                    "(from workers import Response, fetch)",
+                    main, f"imports {module}.{name}, which edge does not emulate "
+                    "(docs/ffi.md lists the emulated names)",
                 ) from exc
             raise WorkerLoadError(
                 main, f"importing the worker failed: {type(exc).__name__}: {exc}"
@@ -418,4 +431,4 @@ def load_worker(config: WorkerConfig, env: dict[str, Any]) -> Worker:
             raise WorkerLoadError(
                 main, f"importing the worker failed: {type(exc).__name__}: {exc}"
             ) from exc
-        return Worker(config, module, Env(env))
+        return Worker(config, module, worker_env)

@@ -3,12 +3,15 @@
 On Cloudflare a binding result (say `await env.AI.run(...)`) is a JavaScript object seen
 through Pyodide's FFI, so Python code reads it as `resp.response`; code that calls
 `.to_py()` first reads it as `resp["response"]`. Real code does both, so results here are
-plain `dict` subclasses (JSON-serialisable as they are) with attribute access on top.
+plain `dict` subclasses (JSON-serialisable as they are) with attribute access on top, and
+their lists are `JsArray`s (lists that answer `.to_py()` too, as D1's `results` must).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from emulator.ffi.values import JsArray, JsProxy, to_py
 
 
 class AttrDict(dict):
@@ -39,26 +42,20 @@ class AttrDict(dict):
     def __setitem__(self, key: Any, value: Any) -> None:
         super().__setitem__(key, wrap(value))
 
-    def to_py(self) -> dict:
+    def to_py(self, *, depth: int = -1, default_converter: Any = None) -> dict:
         """Pyodide's JsProxy.to_py(): a deep copy as plain Python dicts and lists."""
-        return unwrap(self)
+        return to_py(self, depth)
+
+
+JsProxy.register(AttrDict)  # a JavaScript object, as far as isinstance is concerned
 
 
 def wrap(value: Any) -> Any:
-    """Wrap dicts (recursively, also inside lists) as `AttrDict`."""
-    if isinstance(value, AttrDict):
+    """Wrap dicts as `AttrDict` and lists as `JsArray`, recursively."""
+    if isinstance(value, AttrDict | JsArray):
         return value
     if isinstance(value, dict):
         return AttrDict(value)
     if isinstance(value, list):
-        return [wrap(item) for item in value]
-    return value
-
-
-def unwrap(value: Any) -> Any:
-    """Deep copy back to plain `dict`/`list`."""
-    if isinstance(value, dict):
-        return {key: unwrap(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [unwrap(item) for item in value]
+        return JsArray([wrap(item) for item in value])
     return value

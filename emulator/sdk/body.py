@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
+from emulator.ffi.values import JsBuffer
 from emulator.sdk.attrdict import AttrDict
 from emulator.sdk.formdata import FormData, parse_form_data
 from emulator.sdk.headers import Headers
@@ -156,8 +157,17 @@ class BodyMixin:
             return body
         return b"".join([as_bytes(chunk) async for chunk in body])  # type: ignore[union-attr]
 
-    arrayBuffer = bytes
-    buffer = bytes  # Pyodide's FetchResponse name
+    async def arrayBuffer(self) -> JsBuffer:
+        """The body as JavaScript's ArrayBuffer: bytes that also answer `.to_bytes()`."""
+        return JsBuffer(await self.bytes())
+
+    buffer = arrayBuffer  # Pyodide's FetchResponse name
+
+    @property
+    def js_object(self) -> Any:
+        """The JavaScript object behind this one (`request.js_object`): edge's `Request`
+        and `Response` already speak the JavaScript API, so it is the object itself."""
+        return self
 
     async def text(self) -> str:
         # JavaScript's TextDecoder replaces malformed UTF-8 rather than failing.

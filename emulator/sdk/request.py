@@ -159,6 +159,17 @@ class Request(BodyMixin):
         return f"Request(method={self.method!r}, url={self.url!r})"
 
 
+def worker_request(req: Any, adapter: str) -> Request:
+    """`req` as the `Request` an adapter (`asgi.fetch()`) was given: the worker's request
+    or its `js_object` (the same object here)."""
+    if isinstance(req, Request):
+        return req
+    raise TypeError(
+        f"{adapter} takes the worker's request (workers.Request or request.js_object), "
+        f"got {type(req).__name__}"
+    )
+
+
 async def _receive_body(receive: Callable[[], Awaitable[dict[str, Any]]]):
     while True:
         message = await receive()

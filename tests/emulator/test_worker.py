@@ -260,10 +260,30 @@ def test_env_attribute_and_item_access():
         _ = env["MISSING"]
 
 
-def test_pyodide_only_imports_get_a_hint(tmp_path):
-    with pytest.raises(WorkerLoadError, match="Pyodide") as info:
-        make(tmp_path, {"src/entry.py": "from js import Response\n"})
-    assert "from workers import" in str(info.value)
+def test_js_names_edge_does_not_emulate_get_a_hint(tmp_path):
+    with pytest.raises(WorkerLoadError, match=r"imports js\.WebSocketPair, which edge does not"):
+        make(tmp_path, {"src/entry.py": "from js import Response, WebSocketPair\n"})
+
+
+async def test_workers_env_and_wait_until_follow_the_current_worker(tmp_path):
+    worker = make(tmp_path / "w", {"src/entry.py": """
+        import workers
+        from workers import WorkerEntrypoint, Response
+        AT_IMPORT = workers.env.NAME
+        done = []
+        async def later():
+            done.append(workers.env.NAME)
+        class Default(WorkerEntrypoint):
+            async def fetch(self, request):
+                workers.wait_until(later())
+                cf = workers.import_from_javascript("cloudflare:workers")
+                return Response(AT_IMPORT + " " + cf.env.NAME)
+        """}, env={"NAME": "first"})
+    ctx = ExecutionContext()
+    response = await worker.fetch(Request("http://localhost/"), ctx)
+    await ctx.drain(raise_errors=True)
+    assert await response.text() == "first first"
+    assert worker.module.done == ["first"]
 
 
 async def test_returning_a_read_response_is_a_type_error(tmp_path):
