@@ -59,3 +59,8 @@ def wrap(value: Any) -> Any:
     if isinstance(value, list):
         return JsArray([wrap(item) for item in value])
     return value
+
+
+def unwrap(value: Any) -> Any:
+    """Deep copy back to plain `dict`/`list`."""
+    return to_py(value)
