@@ -97,6 +97,8 @@ class GgufInfo:
     chat_template: str | None
     bos_token: str
     eos_token: str
+    #: KV-cache bytes per token of context at f16 (None when the header does not say).
+    kv_bytes_per_token: int | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> GgufInfo:
@@ -118,7 +120,30 @@ class GgufInfo:
             chat_template=template if isinstance(template, str) and template.strip() else None,
             bos_token=token_text("tokenizer.ggml.bos_token_id"),
             eos_token=token_text("tokenizer.ggml.eos_token_id"),
+            kv_bytes_per_token=_kv_bytes_per_token(meta, arch),
         )
+
+
+def _kv_bytes_per_token(meta: dict[str, Any], arch: str) -> int | None:
+    """Layers x KV heads x (key + value width) x 2 bytes: what one token of context costs.
+
+    Per-layer head counts (an array, skipped by the reader) count as the full head count,
+    an upper bound, so a sizing decision built on it errs towards less memory."""
+
+    def number(key: str) -> int | None:
+        value = meta.get(f"{arch}.{key}")
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        return value if ok else None
+
+    layers = number("block_count")
+    width = number("embedding_length")
+    heads = number("attention.head_count")
+    if layers is None or width is None or heads is None:
+        return None
+    kv_heads = number("attention.head_count_kv") or heads
+    key = number("attention.key_length") or width // heads
+    value = number("attention.value_length") or width // heads
+    return layers * kv_heads * (key + value) * 2
 
 
 def model_label(path: Path) -> str:

@@ -18,7 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-_lock = threading.Lock()
+_lock = threading.RLock()
+_library_default: Any = None
 
 
 @functools.cache
@@ -40,6 +41,15 @@ def extra_buffers_enabled() -> bool:
     return not cpu_has_amx()
 
 
+def model_params() -> Any:
+    """`llama_model_default_params()`, with the extra buffer types off when they would crash
+    (for code that loads a model through the low-level API)."""
+    params = _library_default_params()
+    if not extra_buffers_enabled():
+        params.use_extra_bufts = False
+    return params
+
+
 def new_llama(**kwargs: Any) -> Any:
     """`llama_cpp.Llama(**kwargs)`, with the extra buffer types off when they would crash."""
     import llama_cpp
@@ -47,18 +57,22 @@ def new_llama(**kwargs: Any) -> Any:
 
     if extra_buffers_enabled():
         return llama_cpp.Llama(**kwargs)
-    defaults = lib.llama_model_default_params
-
-    def without_extra_buffers() -> Any:
-        params = defaults()
-        params.use_extra_bufts = False
-        return params
-
     # Llama.__init__ reads its model params from this function; swap it only while loading.
     with _lock:
-        lib.llama_model_default_params = without_extra_buffers
+        _library_default_params()  # remember the library's own function before the swap
+        original = lib.llama_model_default_params
+        lib.llama_model_default_params = model_params
         try:
             return llama_cpp.Llama(**kwargs)
         finally:
-            lib.llama_model_default_params = defaults
+            lib.llama_model_default_params = original
 
+
+def _library_default_params() -> Any:
+    global _library_default
+    with _lock:
+        if _library_default is None:
+            import llama_cpp.llama_cpp as lib
+
+            _library_default = lib.llama_model_default_params
+        return _library_default()

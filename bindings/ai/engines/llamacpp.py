@@ -10,16 +10,24 @@ Templates belong to the served weights: `prompt_format()` is the GGUF's own
 `tokenizer.chat_template` (ChatML for the stand-in), or None when the file has none
 (the binding then uses the catalogue's format, e.g. Llama-2-chat).
 
-Concurrency: a `Llama` object is not thread-safe, so each engine owns one worker
-thread (`llamacpp_worker`) that loads the model on first use and runs one generation at
-a time, off the event loop; requests queue FIFO (`queue.Queue`). Tokens travel to the
-caller's loop with `call_soon_threadsafe`. Closing the async generator (the HTTP client
-went away) sets a flag the token loop checks before each token, and `aclose()` returns
-once it stopped (a prompt batch already being evaluated finishes first: llama.cpp cannot
-interrupt it); a request still waiting in the queue is simply dropped.
+Concurrency: continuous batching. The model loads once, on first use, with a KV cache
+for `parallel` sequences of `n_ctx` tokens each (`llama_runtime`); one decode thread
+(`llamacpp_worker`) runs them together, a new request joining the batch at the next step
+and a finished or cancelled one leaving it, its slot free for the next in the FIFO. Each
+sequence has its own sampler chain, seed and stop strings; a prompt whose beginning a
+free slot still holds (the previous turn of a conversation) is evaluated from where they
+differ. Tokens travel to the caller's loop with `call_soon_threadsafe`. Closing the
+async generator, or cancelling the task awaiting it (the HTTP client went away), sets a
+flag the loop checks every step, and returns once the sequence left the batch; a request
+still waiting in the FIFO is withdrawn at once.
 
-How a `GenerationRequest` maps onto llama.cpp (`Llama.generate` and its sampler chain;
-the sampling fields follow Cloudflare's text-generation schema, seed 004):
+Input size is bounded before any exact work: a prompt of more bytes than `n_ctx` tokens
+of the vocabulary's longest token can hold is `3030` at once; otherwise it is tokenized
+off the event loop and off the decode thread (in pieces, stopping as soon as it cannot
+fit), so a huge input costs the engine nothing while others generate.
+
+How a `GenerationRequest` maps onto llama.cpp (the sampler chain `Llama.generate` builds,
+one per sequence; the sampling fields follow Cloudflare's text-generation schema, seed 004):
 
 ==================  ============================  ==============================================
 request field       llama.cpp                     notes
@@ -50,9 +58,22 @@ lora                (unsupported)                 `AiError` 5005, as Cloudflare 
 ==================  ============================  ==============================================
 
 A prompt that leaves no room to generate (`prompt tokens >= n_ctx`) is `AiError` 3030
-("max context length exceeded"). `n_ctx` defaults to the GGUF's training context capped
-at 4096; route options: `n_ctx`, `n_threads`, `n_batch`, `max_queue` (requests waiting
-beyond it get `AiError` 3040, Cloudflare's "Capacity temporarily exceeded").
+("max context length exceeded"). Route options (`llamacpp:parallel=4,n_ctx=4096`, or
+`options` of an `edge.toml` route):
+
+==============  ==========================================================================
+option          meaning (default)
+==============  ==========================================================================
+`parallel`      sequences decoded together (4, fewer when their KV cache would pass
+                `KV_BUDGET`: a 7B model gets 1)
+`n_ctx`         context per sequence (the GGUF's training context, capped at 4096)
+`n_batch`       tokens per `llama_decode` (512)
+`n_threads`     CPU threads (llama-cpp-python's default: half the cores for one token,
+                all of them for a batch)
+`max_queue`     requests waiting beyond the running ones (64); the next gets `AiError`
+                3040, Cloudflare's "Capacity temporarily exceeded"
+==============  ==========================================================================
+
 Output is streamed token by token, whole UTF-8 characters only (an incremental decoder
 holds a character's leading bytes until its last byte arrives); usage counts the
 model's own tokens.
@@ -63,7 +84,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -77,9 +100,10 @@ from bindings.ai.engines.base import (
     Usage,
 )
 from bindings.ai.engines.gguf import GgufError, GgufInfo, bundled_gguf, check_gguf, model_label
-from bindings.ai.engines.llamacpp_worker import END, Job, Worker
+from bindings.ai.engines.llama_runtime import PromptTooLong, Runtime, RuntimeConfig
+from bindings.ai.engines.llamacpp_worker import END, Counters, Job, Worker
 from bindings.ai.engines.options import Option
-from bindings.ai.errors import AiError, out_of_capacity
+from bindings.ai.errors import AiError, context_exceeded, internal
 from bindings.ai.routing import Route
 
 log = logging.getLogger("edge.ai.llamacpp")
@@ -96,19 +120,26 @@ DEFAULT_TOP_P = 0.95
 DEFAULT_TOP_K = 40
 DEFAULT_MIN_P = 0.05
 N_CTX_CAP = 4096
+DEFAULT_PARALLEL = 4
+#: Bytes of KV cache the default `parallel` may take (SmolLM2: 4 x 4096 tokens = 377 MB).
+KV_BUDGET = 512 * 2**20
 DEFAULT_MAX_QUEUE = 64
+DEFAULT_N_BATCH = 512
 OPTIONS = {
-    "n_ctx": Option("int", "context window in tokens", minimum=1),
+    "parallel": Option("int", "sequences decoded together", minimum=1),
+    "n_ctx": Option("int", "context window of each sequence, in tokens", minimum=1),
     "n_threads": Option("int", "CPU threads", minimum=1),
     "n_batch": Option("int", "tokens per decode", minimum=1),
     "max_queue": Option("int", "requests waiting before 3040", minimum=1),
 }
 CAPABILITIES = frozenset({TEXT_GENERATION})
-
+#: Prompts up to this many characters are tokenized on the event loop (well under a
+#: millisecond); longer ones in a thread.
+INLINE_TOKENIZE = 8192
 
 
 class LlamaCppEngine:
-    """One GGUF file, one `Llama`, one worker thread (see the module docstring)."""
+    """One GGUF file, loaded once, decoding `parallel` sequences together (module docstring)."""
 
     name = "llamacpp"
     capabilities = CAPABILITIES
@@ -119,26 +150,31 @@ class LlamaCppEngine:
         *,
         n_ctx: int | None = None,
         n_threads: int | None = None,
-        n_batch: int = 512,
+        n_batch: int = DEFAULT_N_BATCH,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        parallel: int | None = None,
     ) -> None:
         self.stand_in = gguf is None
         self.path = Path(gguf).expanduser() if gguf is not None else bundled_gguf()
         check_gguf(self.path)
-        for key, value in (("n_ctx", n_ctx), ("n_threads", n_threads)):
+        for key, value in (("n_ctx", n_ctx), ("n_threads", n_threads), ("parallel", parallel)):
             if value is not None and value < 1:
                 raise ValueError(f"llamacpp option {key} must be >= 1, got {value}")
         if n_batch < 1 or max_queue < 1:
             raise ValueError("llamacpp options n_batch and max_queue must be >= 1")
+        if parallel is not None and parallel > n_batch:
+            raise ValueError(f"llamacpp option parallel={parallel} needs n_batch >= {parallel} "
+                             f"(every step decodes one token of each sequence)")
         self.n_ctx_option = n_ctx
+        self.parallel_option = parallel
         self.n_threads = n_threads
         self.n_batch = n_batch
         self.max_queue = max_queue
-        #: Tokens generated by this engine so far (all requests); tests watch it stop.
-        self.tokens_generated = 0
+        self.counters = Counters()
         self._info: GgufInfo | None = None
         self._format: PromptFormat | None = None
         self._format_known = False
+        self._runtime: Runtime | None = None
         self._worker: Worker | None = None
         self._lock = threading.Lock()
         self.load_error: BaseException | None = None
@@ -153,7 +189,8 @@ class LlamaCppEngine:
 
     def describe(self, model: str) -> EngineLabel:
         name = model_label(self.path) if self.stand_in else self.path.name
-        return EngineLabel("llama.cpp", model=name, stand_in=self.stand_in)
+        return EngineLabel("llama.cpp", model=name, stand_in=self.stand_in,
+                           settings=f"parallel={self.parallel}, n_ctx={self.n_ctx}")
 
     @property
     def info(self) -> GgufInfo:
@@ -180,15 +217,32 @@ class LlamaCppEngine:
 
     @property
     def loaded(self) -> bool:
-        worker = self._worker
-        return worker is not None and worker.llm is not None
+        return self._runtime is not None
 
     @property
     def n_ctx(self) -> int:
-        """The context window the model is (or will be) loaded with."""
+        """The context window of each sequence (as loaded, once the model is)."""
+        runtime = self._runtime
+        if runtime is not None:
+            return runtime.n_ctx
         if self.n_ctx_option is not None:
             return self.n_ctx_option
         return min(self.info.context_length or 2048, N_CTX_CAP)
+
+    @property
+    def parallel(self) -> int:
+        """Sequences decoded together: the option, or as many as `KV_BUDGET` allows (<= 4)."""
+        if self.parallel_option is not None:
+            return self.parallel_option
+        per_sequence = (self.info.kv_bytes_per_token or 0) * self.n_ctx
+        if per_sequence <= 0:
+            return 1  # unknown cost: do not multiply it
+        return max(1, min(DEFAULT_PARALLEL, KV_BUDGET // per_sequence, self.n_batch))
+
+    @property
+    def tokens_generated(self) -> int:
+        """Tokens generated by this engine so far (all requests); tests watch it stop."""
+        return self.counters.tokens_generated
 
     # --- generation ----------------------------------------------------------------------
 
@@ -197,8 +251,17 @@ class LlamaCppEngine:
         if request.lora:
             raise AiError(5005, f"The model {request.model} does not support LoRa inference",
                           status=405)
-        job = Job(request, asyncio.get_running_loop(), sampling(request))
-        self._submit(job)
+        params = sampling(request)
+        runtime, worker = await self._ready()
+        worker.check_capacity()  # before tokenizing: refuse cheaply
+        tokens = await self._prompt_tokens(runtime, request.prompt)
+        budget = min(max(request.max_tokens, 0), runtime.n_ctx - len(tokens))
+        if budget == 0:
+            yield Usage(prompt_tokens=len(tokens), completion_tokens=0)
+            return
+        seed = request.seed % (2**32 - 1) if request.seed is not None else random.getrandbits(31)
+        job = Job(request, asyncio.get_running_loop(), params, tokens, budget, seed)
+        worker.submit(job)
         try:
             while True:
                 item = await job.out.get()
@@ -208,22 +271,85 @@ class LlamaCppEngine:
                     raise item
                 yield item
         finally:
-            # Client gone (or done): the worker sees the flag before its next token, and
-            # skips the job if it has not started; wait only for a running one to stop.
-            if job.abandon() and not job.done.done():
+            # Caller gone (or done): a waiting job is withdrawn; a running one leaves the
+            # batch at the next step, and this returns once it has.
+            job.cancel.set()
+            if not worker.withdraw(job) and not job.done.done():
                 await asyncio.shield(job.done)
 
-    def _submit(self, job: Job) -> None:
+    async def prompt_tokens(self, prompt: str) -> list[int]:
+        """The tokens the model is fed for `prompt` (BOS included); 3030 if it cannot fit."""
+        runtime, _ = await self._ready()
+        return await self._prompt_tokens(runtime, prompt)
+
+    async def _prompt_tokens(self, runtime: Runtime, prompt: str) -> list[int]:
+        """The prompt's tokens, or 3030: bounded by the context before any exact count."""
+        n_ctx = runtime.n_ctx
+        at_least = -(-len(prompt.encode("utf-8", errors="replace")) // runtime.max_token_bytes)
+        if at_least >= n_ctx:
+            raise self._too_long(f"at least {at_least}", n_ctx)
+        try:
+            if len(prompt) <= INLINE_TOKENIZE:
+                return runtime.prompt_tokens(prompt, limit=n_ctx - 1)
+            return await asyncio.to_thread(runtime.prompt_tokens, prompt, limit=n_ctx - 1)
+        except PromptTooLong as exc:
+            counted = str(exc.tokens) if exc.exact else f"more than {exc.tokens}"
+            raise self._too_long(counted, n_ctx) from None
+
+    def _too_long(self, tokens: str, n_ctx: int) -> AiError:
+        return context_exceeded(
+            f"Max context length exceeded: the input is {tokens} tokens but the context "
+            f"window of {self.label} is {n_ctx} tokens"
+        )
+
+    async def _ready(self) -> tuple[Runtime, Worker]:
+        runtime, worker = self._runtime, self._worker
+        if runtime is not None and worker is not None and worker.thread.is_alive():
+            return runtime, worker
+        return await asyncio.to_thread(self._load)
+
+    def _load(self) -> tuple[Runtime, Worker]:
+        """Load the model once (a thread); a loop that died is restarted on the same model."""
         with self._lock:
-            worker = self._worker
-            if worker is None or not worker.thread.is_alive():
-                worker = self._worker = Worker(self)
-            if worker.jobs.qsize() >= self.max_queue:
-                raise out_of_capacity(
-                    f"Capacity temporarily exceeded, please try again. ({self.max_queue} "
-                    f"requests already wait for {self.label})"
-                )
-            worker.jobs.put(job)
+            if self._runtime is None:
+                try:
+                    self._runtime = self._open()
+                    self.load_error = None
+                except AiError as exc:
+                    self.load_error = exc
+                    raise
+            if self._worker is None or not self._worker.thread.is_alive():
+                self._worker = Worker(self._runtime, max_queue=self.max_queue,
+                                      label=self.label, counters=self.counters)
+            return self._runtime, self._worker
+
+    def _open(self) -> Runtime:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError as exc:
+            raise internal(
+                "the llama.cpp engine needs llama-cpp-python (pip install llama-cpp-python): "
+                f"{exc}"
+            ) from exc
+        n_ctx, parallel = self.n_ctx, self.parallel
+        trained = self.info.context_length
+        if trained and n_ctx > trained:
+            log.warning("llama.cpp: n_ctx=%d is beyond the %d tokens %s was trained on; "
+                        "output past that point degrades", n_ctx, trained, self.label)
+        size_mb = self.path.stat().st_size / 1e6
+        log.info("llama.cpp: loading %s (%.0f MB, parallel=%d, n_ctx=%d) ...", self.label,
+                 size_mb, parallel, n_ctx)
+        started = time.perf_counter()
+        config = RuntimeConfig(self.path, n_ctx=n_ctx, parallel=parallel,
+                               n_batch=max(self.n_batch, parallel), n_threads=self.n_threads)
+        try:
+            runtime = Runtime(config)
+        except AiError:
+            raise
+        except Exception as exc:
+            raise internal(f"llama.cpp could not load {self.path}: {exc}") from exc
+        log.info("llama.cpp: loaded %s in %.2fs", self.label, time.perf_counter() - started)
+        return runtime
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -232,21 +358,25 @@ class LlamaCppEngine:
             return Health(ok=False, detail=f"llama.cpp: GGUF file not found: {self.path}")
         if self.load_error is not None:
             return Health(ok=False, detail=f"llama.cpp: {self.label}: {self.load_error}")
-        state = (f"loaded, n_ctx={self.n_ctx}" if self.loaded
+        state = (f"loaded, n_ctx={self.n_ctx}, parallel={self.parallel}" if self.loaded
                  else "not loaded yet (loads on first request)")
         return Health(ok=True, detail=f"llama.cpp: {self.label}: {state}; file {self.path}")
 
     async def close(self) -> None:
-        """Stop the worker (the running generation stops at its next token), free the model."""
+        """Stop the loop (running sequences end at the next step), free the model."""
         with self._lock:
+            runtime, self._runtime = self._runtime, None
             worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop()
             await asyncio.to_thread(worker.thread.join)
+        if runtime is not None:
+            await asyncio.to_thread(runtime.close)
+            log.info("llama.cpp: released %s", self.label)
 
 
 def sampling(request: GenerationRequest) -> dict[str, Any]:
-    """`Llama.generate` keyword arguments for a request (the table in the module docstring)."""
+    """Sampler settings for a request (the table in the module docstring)."""
     temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
     top_p = DEFAULT_TOP_P if request.top_p is None else min(float(request.top_p), 1.0)
     top_k = DEFAULT_TOP_K if request.top_k is None else int(request.top_k)

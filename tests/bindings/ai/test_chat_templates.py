@@ -121,6 +121,20 @@ def test_consecutive_same_role_messages_merge_with_a_blank_line():
     assert out == "[INST] a\n\nb [/INST] c\n\nd </s><s>[INST] e [/INST]"
 
 
+async def test_merging_many_same_role_messages_takes_linear_time():
+    """50,000 one-line user messages (1.35 MB): merging them used to copy the growing turn
+    each time (seconds, quadratically). Bounded so the old code fails fast, not slowly."""
+    import asyncio
+
+    messages = [{"role": "user", "content": "hello there, tiny message"}] * 50_000
+    task = asyncio.ensure_future(asyncio.to_thread(get_format("llama2").render, messages))
+    done, _ = await asyncio.wait({task}, timeout=3)
+    assert done, "rendering 50,000 messages took more than 3 s"
+    text = task.result()
+    assert text.count("hello there, tiny message") == 50_000
+    assert text.startswith("[INST] hello there, tiny message\n\nhello") and text.endswith("[/INST]")
+
+
 def test_late_system_message_goes_into_the_next_user_turn():
     out = llama2().render([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
                            {"role": "system", "content": "Be brief."},

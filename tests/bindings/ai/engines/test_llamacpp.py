@@ -57,6 +57,16 @@ async def run(engine, req):
     return items[:-1], items[-1]
 
 
+async def within(seconds, awaitable):
+    """Its result, or a failure after `seconds` (not awaiting a cancellation the engine
+    might take minutes to honour)."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        pytest.fail(f"no answer within {seconds} s")
+    return task.result()
+
+
 async def text_of(engine, req):
     chunks, _ = await run(engine, req)
     return "".join(chunks)
@@ -97,11 +107,28 @@ LLAMA2_HEADER = {
 
 def test_stand_in_says_so_and_a_user_gguf_is_named_by_its_file(tmp_path):
     label = create(Route(model=MODEL, engine="llamacpp")).describe(MODEL)
-    assert str(label) == "llama.cpp: SmolLM2-135M-Instruct (stand-in)"
+    assert str(label) == "llama.cpp: SmolLM2-135M-Instruct (stand-in), parallel=4, n_ctx=4096"
     assert (label.model, label.stand_in) == ("SmolLM2-135M-Instruct", True)  # data, not text
+    assert label.settings == "parallel=4, n_ctx=4096"
     own = write_gguf(tmp_path / "llama-2-13b-chat.Q4_K_M.gguf", LLAMA2_HEADER)
     engine = create_engine(Route(model=MODEL, engine="llamacpp", gguf=own))
-    assert str(engine.describe(MODEL)) == "llama.cpp: llama-2-13b-chat.Q4_K_M.gguf"
+    assert str(engine.describe(MODEL)) == (
+        "llama.cpp: llama-2-13b-chat.Q4_K_M.gguf, parallel=1, n_ctx=4096"
+    )
+
+
+def test_parallel_defaults_to_what_the_kv_cache_budget_allows(tmp_path):
+    assert LlamaCppEngine().parallel == 4  # SmolLM2: 4 x 4096 tokens x 23 KB = 377 MB
+    assert LlamaCppEngine(parallel=2).parallel == 2
+    assert LlamaCppEngine(n_ctx=256).parallel == 4
+    seven_b = {**LLAMA2_HEADER, "llama.block_count": 32, "llama.embedding_length": 4096,
+               "llama.attention.head_count": 32}
+    path = write_gguf(tmp_path / "llama-2-7b-chat.Q4_K_M.gguf", seven_b)
+    assert GgufInfo.from_file(path).kv_bytes_per_token == 32 * 32 * 256 * 2  # 512 KiB
+    assert LlamaCppEngine(path).parallel == 1  # one 4096-token sequence is 2 GiB already
+    assert LlamaCppEngine(path, n_ctx=128).parallel == 4
+    unknown = write_gguf(tmp_path / "mystery.gguf", LLAMA2_HEADER)  # no sizes in the header
+    assert LlamaCppEngine(unknown).parallel == 1
 
 
 def test_a_missing_or_foreign_file_is_a_clear_error_naming_the_path(tmp_path):
@@ -124,6 +151,7 @@ def test_a_missing_or_foreign_file_is_a_clear_error_naming_the_path(tmp_path):
         ("n_ctx=big", "option n_ctx must be an integer >= 1, not 'big'"),
         ("n_ctx=0", "option n_ctx must be an integer >= 1, not '0'"),
         ("n_ctx", "option n_ctx needs a value"),
+        ("parallel=0", "option parallel must be an integer >= 1, not '0'"),
         ("nctx=5", "llamacpp has no option 'nctx' (llamacpp accepts: max_queue"),
     ],
 )
@@ -134,7 +162,10 @@ def test_bad_route_options_are_rejected_when_the_route_is_parsed(args, problem):
 
 
 def test_route_options_reach_the_engine_converted():
-    assert create(parse_route(f"{MODEL}=llamacpp:n_ctx=256")).n_ctx == 256
+    engine = create(parse_route(f"{MODEL}=llamacpp:n_ctx=256,parallel=2"))
+    assert (engine.n_ctx, engine.parallel) == (256, 2)
+    with pytest.raises(ValueError, match="parallel=8 needs n_batch >= 8"):
+        create(parse_route(f"{MODEL}=llamacpp:parallel=8,n_batch=4"))
 
 
 def test_stand_in_metadata_and_template_are_its_own_chatml():
@@ -279,34 +310,39 @@ async def test_closing_the_stream_stops_generation_at_the_next_token(engine):
 @llama
 async def test_a_request_cancelled_while_queued_never_runs(engine):
     before = engine.tokens_generated
-    long_req = request(chat(engine, "Describe the ocean in detail."), max_tokens=60, seed=1,
-                       temperature=0.7)
-    first = asyncio.ensure_future(run(engine, long_req))
+    running = [asyncio.ensure_future(run(engine, request(
+        chat(engine, f"Describe the ocean, part {i}."), max_tokens=30, seed=i, temperature=0.7,
+    ))) for i in range(engine.parallel)]  # fmt: skip
     await asyncio.sleep(0)
     queued_stream = engine.generate(request(chat(engine, "Hi"), max_tokens=60))
     queued = asyncio.ensure_future(anext(queued_stream))
     await asyncio.sleep(0.05)
     queued.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await queued  # a job that has not started is just dropped
-    _, usage = await first
+        await queued  # a job that has not started is just withdrawn
+    usages = [usage for _, usage in await asyncio.gather(*running)]
     snapshot = engine.tokens_generated
     await asyncio.sleep(0.2)
-    assert engine.tokens_generated == snapshot == before + usage.completion_tokens
+    assert engine.tokens_generated == snapshot == before + sum(u.completion_tokens for u in usages)
 
 
 @llama
-async def test_concurrent_requests_are_all_answered_in_fifo_order(engine):
-    finished: list[int] = []
+async def test_requests_beyond_parallel_start_in_fifo_order(engine):
+    order: list[int] = []
 
-    async def one(index):
-        _, usage = await run(engine, request(chat(engine, f"Say the number {index}."),
-                                                  max_tokens=8, temperature=0))
-        finished.append(index)
-        return usage
+    async def first_chunk_order(index):
+        stream = engine.generate(request(chat(engine, f"Say the number {index}."), max_tokens=6,
+                                         temperature=0))
+        rest = []
+        async for item in stream:
+            if not rest:
+                order.append(index)
+            rest.append(item)
+        return rest[-1]
 
-    usages = await asyncio.gather(*(one(i) for i in range(5)))
-    assert finished == [0, 1, 2, 3, 4]
+    n = engine.parallel + 2  # two wait for a free slot
+    usages = await asyncio.gather(*(first_chunk_order(i) for i in range(n)))
+    assert order == list(range(n))  # prompts start in arrival order, beyond N too
     assert all(u.completion_tokens > 0 for u in usages)
 
 
@@ -343,6 +379,66 @@ async def test_a_prompt_longer_than_the_context_is_error_3030(engine):
 
 
 @llama
+async def test_one_greedy_request_decodes_exactly_as_raw_llama_cpp_python(engine):
+    from bindings.ai.engines.llama_load import new_llama
+
+    prompt = chat(engine, "Why is the sky blue?")
+    raw = new_llama(model_path=str(bundled_gguf()), n_ctx=512, verbose=False)
+    try:
+        expected = raw.create_completion(prompt, max_tokens=24, temperature=0)["choices"][0]
+    finally:
+        raw.close()
+    assert await text_of(engine, request(prompt, max_tokens=24, temperature=0)) == (
+        expected["text"]
+    )
+
+
+@llama
+async def test_a_huge_input_is_3030_before_any_exact_work(engine):
+    """50,000 tiny messages (1.75 MB): once minutes of tokenizing on the decode thread."""
+    turns = [{"role": "user", "content": "hi"} for _ in range(50_000)]
+    prompt = engine.prompt_format(MODEL).render(turns)
+    short = asyncio.ensure_future(run(engine, request(chat(engine, "Hi"), max_tokens=4)))
+    with pytest.raises(AiError) as err:
+        await within(5, run(engine, request(prompt)))
+    assert err.value.code == 3030 and "at least" in str(err.value)
+    # Under the cheap bound (bytes / longest token) but over by count: counted in a thread,
+    # and only until it cannot fit.
+    fits_the_bound = prompt[: 4096 * 60]
+    with pytest.raises(AiError) as err:
+        await within(5, run(engine, request(fits_the_bound)))
+    assert err.value.code == 3030 and "more than 4095 tokens" in str(err.value)
+    _, usage = await within(30, short)  # the engine kept serving meanwhile
+    assert usage.completion_tokens > 0
+
+
+@llama
+async def test_abandoned_requests_stop_at_once_and_do_not_delay_the_next(engine):
+    """Six 300-token requests whose callers went away (non-streamed: the awaiting task is
+    cancelled) leave the batch and the queue at once; a short request then runs."""
+
+    async def collect(req):
+        return [item async for item in engine.generate(req)]
+
+    abandoned = [asyncio.ensure_future(collect(request(
+        chat(engine, f"Write a long essay about topic {i}."), max_tokens=300, temperature=0.8,
+        seed=i,
+    ))) for i in range(6)]  # fmt: skip
+    start = engine.tokens_generated
+    while engine.tokens_generated - start < 8:  # all slots decoding, two requests waiting
+        await asyncio.sleep(0.02)
+    for task in abandoned:
+        task.cancel()
+    await asyncio.gather(*abandoned, return_exceptions=True)
+    stopped = engine.tokens_generated
+    _, usage = await within(10, run(engine, request(chat(engine, "Hi"), max_tokens=3,
+                                                    temperature=0)))
+    assert usage.completion_tokens == 3
+    assert engine.tokens_generated == stopped + 3  # nothing abandoned kept generating
+    assert stopped - start < 6 * 300 // 4
+
+
+@llama
 async def test_generation_is_cut_at_the_end_of_a_small_context(vocab):
     small = LlamaCppEngine(n_ctx=64, n_batch=64)
     try:
@@ -358,14 +454,14 @@ async def test_generation_is_cut_at_the_end_of_a_small_context(vocab):
 
 @llama
 async def test_lifecycle_lazy_load_health_close_and_reload():
-    eng = LlamaCppEngine(max_queue=1)
+    eng = LlamaCppEngine(max_queue=1, parallel=1, n_ctx=512)
     health = await eng.health()
     assert health.ok and "not loaded" in health.detail and str(eng.path) in health.detail
     assert not eng.loaded
     prompt = chat(eng, "Tell me a long story.")
     running = eng.generate(request(prompt, max_tokens=500))
     assert isinstance(await anext(running), str)
-    assert eng.loaded and "loaded, n_ctx=4096" in (await eng.health()).detail
+    assert eng.loaded and "loaded, n_ctx=512, parallel=1" in (await eng.health()).detail
     waiting = eng.generate(request(prompt, max_tokens=5))
     waiting_first = asyncio.ensure_future(anext(waiting))
     await asyncio.sleep(0.05)
