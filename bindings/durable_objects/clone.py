@@ -18,6 +18,7 @@ Requests, Responses, stubs and ids pass by reference, as they do over RPC.
 from __future__ import annotations
 
 import datetime
+import functools
 import inspect
 import io
 import pickle
@@ -28,6 +29,7 @@ from typing import Any
 __all__ = ["DataCloneError", "decode", "encode", "for_storage", "to_rpc"]
 
 _MAX_SAFE = 2**53  # beyond it a JS number is no longer an exact integer
+_AS_IS = frozenset({type(None), bool, str, int})
 
 
 class DataCloneError(TypeError):
@@ -72,12 +74,13 @@ class _Cloner:
         self.memo: dict[int, Any] = {}
 
     def clone(self, value: Any) -> Any:
-        if value is None or isinstance(value, bool | str | int):
+        kind = type(value)
+        if kind in _AS_IS:
             return value
-        if isinstance(value, float):
+        if kind is float:
             # a JS number comes back to Python as an int when it is integral
             return int(value) if value.is_integer() and abs(value) <= _MAX_SAFE else value
-        if _by_reference(value):
+        if isinstance(value, bool | str | int):
             return value
         key = id(value)
         if key in self.memo:
@@ -112,6 +115,9 @@ class _Cloner:
             return datetime.datetime.fromtimestamp(value.timestamp())
         if isinstance(value, BaseException):
             return Exception(f"Error: {value}")
+        if isinstance(value, _by_reference()) or getattr(type(value), "__edge_rpc_reference__",
+                                                          False):  # fmt: skip
+            return value
         to_py: Callable[[], Any] | None = getattr(value, "to_py", None)
         if callable(to_py):  # a JsProxy-like object from the FFI shims
             return self.clone(to_py())
@@ -130,11 +136,11 @@ class _Cloner:
             raise TypeError(f"{type(value)} cannot be sent over RPC.")
 
 
-def _by_reference(value: Any) -> bool:
-    """Requests, Responses, stubs and ids cross RPC as themselves (JS transfers them)."""
+@functools.cache
+def _by_reference() -> tuple[type, ...]:
+    """Requests, Responses and ids cross RPC as themselves (JS transfers them); so does
+    any class marked `__edge_rpc_reference__` (stubs)."""
     from bindings.durable_objects.ids import DurableObjectId
     from emulator.sdk import Request, Response
 
-    if isinstance(value, Request | Response | DurableObjectId):
-        return True
-    return getattr(type(value), "__edge_rpc_reference__", False)
+    return (Request, Response, DurableObjectId)
