@@ -127,7 +127,7 @@ def _describe(value: DurableObjectNamespace) -> list[str]:
     if objects is None:
         return []
     backend = "SQLite" if objects.sql_enabled else "key-value"
-    return [f"{value.class_name} ({backend} storage) at {objects.folder}"]
+    return [f"{backend} storage at {objects.folder}"]
 
 
 def _close(value: DurableObjectNamespace) -> None:

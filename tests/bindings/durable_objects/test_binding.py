@@ -27,7 +27,7 @@ async def test_banner_row_names_the_class_and_backend(worker):
     loaded = worker(DO)
     [row] = binding_rows(loaded.config, loaded.worker.bound)
     assert (row.name, row.kind, row.value) == ("OBJ", "Durable Object", "Thing")
-    assert row.detail and "Thing (SQLite storage)" in row.detail[0]
+    assert row.detail and "SQLite storage at" in row.detail[0]
 
 
 @pytest.mark.parametrize(
