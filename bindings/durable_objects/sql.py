@@ -22,12 +22,13 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from bindings.durable_objects.storage import MAX_ROW_SIZE
 from emulator.sdk.attrdict import AttrDict
 
 if TYPE_CHECKING:
     from bindings.durable_objects.storage import ObjectStorage
 
-__all__ = ["Cursor", "SqlStorage", "SqlStorageError", "authorizer"]
+__all__ = ["SQL_LIMITS", "Cursor", "SqlStorage", "SqlStorageError", "authorizer"]
 
 TRANSACTION_REFUSED = (
     "To execute a transaction, please use the state.storage.transaction() or "
@@ -36,6 +37,16 @@ TRANSACTION_REFUSED = (
     "exceptions, and because it interacts correctly with Durable Objects' automatic atomic "
     "write coalescing."
 )
+#: workerd's SQL limits (https://developers.cloudflare.com/durable-objects/platform/limits/)
+SQL_LIMITS = {
+    sqlite3.SQLITE_LIMIT_LENGTH: MAX_ROW_SIZE,
+    sqlite3.SQLITE_LIMIT_SQL_LENGTH: 100_000,
+    sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER: 100,
+    sqlite3.SQLITE_LIMIT_COLUMN: 100,
+    sqlite3.SQLITE_LIMIT_FUNCTION_ARG: 32,
+    sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 50,
+    sqlite3.SQLITE_LIMIT_ATTACHED: 0,
+}
 #: PRAGMAs user SQL may run: introspection and foreign-key control, as workerd allows.
 ALLOWED_PRAGMAS = frozenset({
     "data_version", "defer_foreign_keys", "foreign_keys", "foreign_key_check",

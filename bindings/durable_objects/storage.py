@@ -29,27 +29,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bindings.durable_objects import clone
+from bindings.durable_objects import clone, keyspace
 from emulator.sdk.attrdict import wrap
 
 __all__ = ["ObjectStorage", "Resolved", "StorageMap"]
 
 log = logging.getLogger("edge.durable_objects")
 
-MAX_KEY_SIZE = 2048
-MAX_KEYS = 128
 MAX_KV_VALUE_SIZE = 128 * 1024  # KV-backed classes
 MAX_ROW_SIZE = 2 * 1024 * 1024  # SQLite-backed: key and value together, and any SQL row
-#: workerd's SQL limits (https://developers.cloudflare.com/durable-objects/platform/limits/)
-SQL_LIMITS = {
-    sqlite3.SQLITE_LIMIT_LENGTH: MAX_ROW_SIZE,
-    sqlite3.SQLITE_LIMIT_SQL_LENGTH: 100_000,
-    sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER: 100,
-    sqlite3.SQLITE_LIMIT_COLUMN: 100,
-    sqlite3.SQLITE_LIMIT_FUNCTION_ARG: 32,
-    sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 50,
-    sqlite3.SQLITE_LIMIT_ATTACHED: 0,
-}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS _cf_KV (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _cf_METADATA (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -57,7 +45,7 @@ CREATE TABLE IF NOT EXISTS _cf_METADATA (key TEXT PRIMARY KEY, value) WITHOUT RO
 NOT_SQL = "Durable Object is not backed by SQL."
 _READ_OPTIONS = {"allowConcurrency", "noCache"}
 _WRITE_OPTIONS = {"allowConcurrency", "allowUnconfirmed", "noCache"}
-_LIST_OPTIONS = {"start", "startAfter", "end", "prefix", "reverse", "limit", *_READ_OPTIONS}
+_LIST_OPTIONS = {*keyspace.RANGE_OPTIONS, *_READ_OPTIONS}
 
 
 class Resolved:
@@ -130,10 +118,10 @@ class ObjectStorage:
             # NORMAL in WAL mode never corrupts and keeps every commit across kill -9
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+            from bindings.durable_objects.sql import SQL_LIMITS, authorizer
+
             for limit, value in SQL_LIMITS.items():
                 db.setlimit(limit, value)
-            from bindings.durable_objects.sql import authorizer
-
             db.set_authorizer(authorizer(self))
             self._db = db
         return self._db
@@ -193,17 +181,17 @@ class ObjectStorage:
 
     def get(self, keys: str | list[str], options: dict | None = None, **kwargs: Any) -> Resolved:
         """The value of a key (None when missing), or a `StorageMap` for a list of keys."""
-        _options(options, kwargs, _READ_OPTIONS)
+        keyspace.options(options, kwargs, _READ_OPTIONS)
         if isinstance(keys, list | tuple):
             found = StorageMap()
             for key, raw in sorted(self._get_many(keys)):
                 found[key.decode()] = _value(raw)
             return Resolved(found)
-        raw = self._read(_key(keys))
+        raw = self._read(keyspace.key(keys))
         return Resolved(None if raw is None else _value(raw))
 
     def _get_many(self, keys: list[str] | tuple[str, ...]) -> list[tuple[bytes, bytes]]:
-        encoded = _keys(keys)
+        encoded = keyspace.many(keys)
         rows = []
         for key in encoded:
             raw = self._read(key)
@@ -221,12 +209,11 @@ class ObjectStorage:
         if isinstance(key_or_entries, dict):
             if value is not None and options is None and isinstance(value, dict):
                 options, value = value, None  # put(entries, options)
-            _options(options, kwargs, _WRITE_OPTIONS)
-            if len(key_or_entries) > MAX_KEYS:
-                raise ValueError(f"Maximum number of keys is {MAX_KEYS}.")
+            keyspace.options(options, kwargs, _WRITE_OPTIONS)
+            keyspace.check_count(key_or_entries)
             rows = [self._row(k, v, many=True) for k, v in key_or_entries.items() if v is not None]
         else:
-            _options(options, kwargs, _WRITE_OPTIONS)
+            keyspace.options(options, kwargs, _WRITE_OPTIONS)
             if value is None:  # Pyodide passes None as undefined
                 raise TypeError("put() called with undefined value.")
             rows = [self._row(key_or_entries, value)]
@@ -234,7 +221,7 @@ class ObjectStorage:
         return Resolved()
 
     def _row(self, key: Any, value: Any, many: bool = False) -> tuple[bytes, bytes]:
-        encoded = _key(key, many=many)
+        encoded = keyspace.key(key, many=many)
         data = clone.encode(clone.for_storage(value))
         if not self.sql_enabled and len(data) > MAX_KV_VALUE_SIZE:
             if many:
@@ -249,9 +236,9 @@ class ObjectStorage:
     def delete(self, keys: str | list[str], options: dict | None = None,
                **kwargs: Any) -> Resolved:  # fmt: skip
         """Delete a key (True if it existed) or a list of keys (how many existed)."""
-        _options(options, kwargs, _WRITE_OPTIONS)
+        keyspace.options(options, kwargs, _WRITE_OPTIONS)
         many = isinstance(keys, list | tuple)
-        encoded = _keys(keys) if many else [_key(keys)]
+        encoded = keyspace.many(keys) if many else [keyspace.key(keys)]
         db = self.begin()
         count = sum(db.execute("DELETE FROM _cf_KV WHERE key = ?", (k,)).rowcount for k in encoded)
         return Resolved(count if many else count > 0)
@@ -259,48 +246,29 @@ class ObjectStorage:
     def list(self, options: dict | None = None, **kwargs: Any) -> Resolved:
         """Keys and values in UTF-8 byte order; options `start`, `startAfter`, `end`,
         `prefix`, `reverse`, `limit`, as workerd clamps them."""
-        opts = _options(options, kwargs, _LIST_OPTIONS)
+        opts = keyspace.options(options, kwargs, _LIST_OPTIONS)
         return Resolved(StorageMap((k.decode(), _value(v)) for k, v in self._list(opts)))
 
     def _list(self, opts: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-        if opts.get("start") is not None and opts.get("startAfter") is not None:
-            raise TypeError("list() cannot be called with both start and startAfter values.")
-        start = _bound(opts.get("start")) or b""
-        if opts.get("startAfter") is not None:
-            start = _bound(opts["startAfter"]) + b"\0"
-        end = _bound(opts.get("end"))
-        limit = opts.get("limit")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
-                                  or limit <= 0):  # fmt: skip
-            raise TypeError("List limit must be positive.")
-        prefix = _bound(opts.get("prefix")) or b""
-        if prefix:
-            if start < prefix:
-                start = prefix
-            elif not start.startswith(prefix):
-                return []
-            after = _after_prefix(prefix)
-            if after is not None and (end is None or not end.startswith(prefix)):
-                if end is not None and end <= prefix:
-                    return []
-                end = after
-        if end is not None and end <= start:
+        bounds = keyspace.key_range(opts)
+        if bounds is None:
             return []
+        start, end = bounds
         sql = "SELECT key, value FROM _cf_KV WHERE key >= ?"
         params: list[Any] = [start]
         if end is not None:
             sql += " AND key < ?"
             params.append(end)
         sql += " ORDER BY key DESC" if opts.get("reverse") else " ORDER BY key"
-        if limit is not None:
+        if opts.get("limit") is not None:
             sql += " LIMIT ?"
-            params.append(limit)
+            params.append(opts["limit"])
         return self.db.execute(sql, params).fetchall()
 
     def deleteAll(self, options: dict | None = None, **kwargs: Any) -> Resolved:
         """Delete everything: keys and, on SQLite-backed objects, every SQL table; the
         alarm too from compatibility date 2026-02-24 (`delete_all_deletes_alarm`)."""
-        _options(options, kwargs, _WRITE_OPTIONS)
+        keyspace.options(options, kwargs, _WRITE_OPTIONS)
         db = self.begin()
         db.execute("DELETE FROM _cf_KV")
         if self.sql_enabled:
@@ -362,7 +330,9 @@ class ObjectStorage:
         return asyncio.ensure_future(go())
 
     @contextlib.contextmanager
-    def _savepoint(self, prefix: str) -> Iterator[Transaction]:
+    def _savepoint(self, prefix: str) -> Iterator[Any]:
+        from bindings.durable_objects.views import Transaction
+
         db = self.begin()
         name = f"{prefix}{self._depth}"
         self._depth += 1
@@ -393,7 +363,7 @@ class ObjectStorage:
 
     def getAlarm(self, options: dict | None = None, **kwargs: Any) -> Resolved:
         """The alarm time in ms since the epoch, or None."""
-        _options(options, kwargs, {"allowConcurrency"})
+        keyspace.options(options, kwargs, {"allowConcurrency"})
         if self.alarm_running and not self.alarm_touched:
             return Resolved(None)
         return Resolved(self.read_alarm())
@@ -405,7 +375,7 @@ class ObjectStorage:
     def setAlarm(self, scheduled_time: Any, options: dict | None = None, **kwargs: Any) -> Resolved:
         """Set the one alarm: ms since the epoch (int or float) or a datetime; a time in
         the past runs it as soon as possible."""
-        _options(options, kwargs, {"allowConcurrency", "allowUnconfirmed"})
+        keyspace.options(options, kwargs, {"allowConcurrency", "allowUnconfirmed"})
         if hasattr(scheduled_time, "timestamp"):
             ms = scheduled_time.timestamp() * 1000
         elif isinstance(scheduled_time, int | float) and not isinstance(scheduled_time, bool):
@@ -427,7 +397,7 @@ class ObjectStorage:
 
     def deleteAlarm(self, options: dict | None = None, **kwargs: Any) -> Resolved:
         """Delete the alarm, if any (a running alarm() handler is not cancelled)."""
-        _options(options, kwargs, {"allowConcurrency", "allowUnconfirmed"})
+        keyspace.options(options, kwargs, {"allowConcurrency", "allowUnconfirmed"})
         self._set_alarm_row(None)
         return Resolved()
 
@@ -461,126 +431,13 @@ class ObjectStorage:
         return self._sql
 
     @property
-    def kv(self) -> SyncKv:
+    def kv(self) -> Any:
         """The synchronous KV API of SQLite-backed objects (`ctx.storage.kv.get(key)`)."""
         if not self.sql_enabled:
             raise RuntimeError(NOT_SQL)
+        from bindings.durable_objects.views import SyncKv
+
         return SyncKv(self)
-
-
-class Transaction:
-    """The `txn` a `transaction()` closure gets: the KV API, plus `rollback()`."""
-
-    def __init__(self, storage: ObjectStorage, savepoint: str) -> None:
-        self._storage = storage
-        self._savepoint = savepoint
-        self.done = False
-
-    def _check(self) -> ObjectStorage:
-        if self.done:
-            raise RuntimeError("This transaction has already completed or been rolled back.")
-        return self._storage
-
-    def get(self, *args: Any, **kwargs: Any) -> Resolved:
-        return self._check().get(*args, **kwargs)
-
-    def put(self, *args: Any, **kwargs: Any) -> Resolved:
-        return self._check().put(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Resolved:
-        return self._check().delete(*args, **kwargs)
-
-    def list(self, *args: Any, **kwargs: Any) -> Resolved:
-        return self._check().list(*args, **kwargs)
-
-    def getAlarm(self, *args: Any, **kwargs: Any) -> Resolved:
-        return self._check().getAlarm(*args, **kwargs)
-
-    def setAlarm(self, *args: Any, **kwargs: Any) -> Resolved:
-        return self._check().setAlarm(*args, **kwargs)
-
-    def deleteAlarm(self, *args: Any, **kwargs: Any) -> Resolved:
-        return self._check().deleteAlarm(*args, **kwargs)
-
-    def deleteAll(self, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("Cannot call deleteAll() within a transaction")
-
-    def rollback(self) -> None:
-        """Undo the transaction's writes; its later calls fail."""
-        storage = self._check()
-        storage.db.execute(f"ROLLBACK TO {self._savepoint}")
-        storage.db.execute(f"RELEASE {self._savepoint}")
-        self.done = True
-
-
-class SyncKv:
-    """`ctx.storage.kv`: get/put/delete/list that return their results directly."""
-
-    def __init__(self, storage: ObjectStorage) -> None:
-        self._storage = storage
-
-    def get(self, key: str) -> Any:
-        return self._storage.get(key).value
-
-    def put(self, key: str, value: Any) -> None:
-        self._storage.put(key, value)
-
-    def delete(self, key: str) -> bool:
-        return self._storage.delete(key).value
-
-    def list(self, options: dict | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
-        return list(self._storage.list(options, **kwargs).value.items())
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-
-def _options(options: dict | None, kwargs: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
-    merged = {_camel(k): v for k, v in {**(options or {}), **kwargs}.items()}
-    unknown = set(merged) - allowed
-    if unknown:
-        raise TypeError(
-            f"Unknown option(s): {', '.join(sorted(unknown))}; expected "
-            f"{', '.join(sorted(allowed))}"
-        )
-    return merged
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _key(key: Any, many: bool = False) -> bytes:
-    if not isinstance(key, str):
-        raise TypeError(f"Durable Object storage keys are strings, got {type(key).__name__}")
-    try:
-        encoded = key.encode()
-    except UnicodeEncodeError:
-        raise TypeError(f"Key {key!r} is not valid Unicode (a lone surrogate)") from None
-    if len(encoded) > MAX_KEY_SIZE:
-        if many:
-            raise ValueError(f'Key "{key}" is larger than the limit of {MAX_KEY_SIZE} bytes.')
-        raise ValueError(f"Keys cannot be larger than {MAX_KEY_SIZE} bytes.")
-    return encoded
-
-
-def _keys(keys: list[str] | tuple[str, ...]) -> list[bytes]:
-    if len(keys) > MAX_KEYS:
-        raise ValueError(f"Maximum number of keys is {MAX_KEYS}.")
-    return [_key(key, many=True) for key in keys]
-
-
-def _bound(value: Any) -> bytes | None:
-    return None if value is None else _key(value)
-
-
-def _after_prefix(prefix: bytes) -> bytes | None:
-    """The first key after every key starting with `prefix` (None: no such key)."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
 def _value(raw: bytes) -> Any:
