@@ -1,5 +1,11 @@
 """The ASGI app `edge dev` serves: every HTTP request goes to the current worker.
 
+It is the only code that turns an HTTP request into a worker call and back: `edge dev`
+serves it with uvicorn, the test harness drives the same app in-process
+(`emulator.testing.driver`), so a worker behaves the same in both. Two hooks exist for
+in-process drivers: `raise_errors` (the worker's exception propagates out of the ASGI
+call, instead of the error page) and `drain` (how `ctx.wait_until` work is waited for).
+
 Kept to a raw ASGI callable on purpose: the per-request path is the hot loop of the dev
 server (hello world at thousands of requests per second), so it builds one
 `workers.Request`, awaits the worker and writes the `workers.Response` straight to the
@@ -30,7 +36,7 @@ import anyio
 from emulator import errorpage
 from emulator.context import ExecutionContext
 from emulator.scheduled import ScheduledController
-from emulator.sdk import Request
+from emulator.sdk import Request, Response
 
 log = logging.getLogger("edge.app")
 
@@ -45,6 +51,9 @@ SCHEDULED_PATHS = frozenset({"/__scheduled", "/cdn-cgi/handler/scheduled"})
 RequestLogger = Callable[[str, str, int, float, str], None]
 #: (exception, method, url) -> None: shows an uncaught worker exception to the developer.
 ErrorReporter = Callable[[BaseException, str, str], None]
+#: (ctx, raise_errors) -> awaits an event's `wait_until` work; `raise_errors` is True when
+#: its outcome counts (a cron run), False after a response went out (failures are logged).
+Drainer = Callable[[ExecutionContext, bool], Awaitable[None]]
 
 
 class StreamAborted(Exception):
@@ -113,18 +122,20 @@ class EdgeApp:
         test_scheduled: bool = False,
         log_request: RequestLogger | None = None,
         report_error: ErrorReporter | None = None,
+        raise_errors: bool = False,
+        drain: Drainer | None = None,
     ) -> None:
         self.get_worker = get_worker
         self.test_scheduled = test_scheduled
         self.log_request = log_request
         self.report_error = report_error or _log_error
+        self.raise_errors = raise_errors
+        self.drain = drain or _drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await _lifespan(receive, send)
         elif kind == "websocket":
             # WebSocket upgrades (WebSocketPair) are not emulated yet: refuse the handshake.
             await receive()
@@ -138,6 +149,7 @@ class EdgeApp:
         method, url = request.method, request.url
         ctx = ExecutionContext()
         status, note = 500, ""
+        failure: BaseException | None = None
         try:
             worker = self.get_worker()
             if self.test_scheduled and scope["path"] in SCHEDULED_PATHS:
@@ -148,22 +160,32 @@ class EdgeApp:
         except Exception as exc:
             if body.disconnected:  # the client left while the worker read its body
                 status, note = 499, "client closed"
+            elif self.raise_errors:
+                failure = errorpage.trim_internal(exc)
             else:
                 errorpage.trim_internal(exc)
                 self._report(exc, method, url)
                 status = await _send_error(send, exc, method, url, headers)
         else:
-            note = await self._send_response(response, body, send, method, url)
+            note, failure = await self._send_response(response, body, send)
         finally:
             if self.log_request is not None:
                 elapsed = (time.perf_counter() - started) * 1000
                 self.log_request(method, scope["path"], status, elapsed, note)
         # after the response went out, like waitUntil() on Cloudflare
-        await ctx.drain()
+        await self.drain(ctx, False)
+        if failure is None:
+            return
+        if self.raise_errors:
+            raise failure
+        self._report(failure, method, url)
+        raise StreamAborted(f"the response body of {method} {url} failed mid-stream") from failure
 
     async def _send_response(
-        self, response: Any, body: _Body, send: Send, method: str, url: str
-    ) -> str:
+        self, response: Any, body: _Body, send: Send
+    ) -> tuple[str, BaseException | None]:
+        """Send `response`; returns the log note and the body's failure, if it failed
+        after the status line went out (the caller reports it once `wait_until` ran)."""
         status = response.status
         headers = response.headers.raw()
         fixed = response.fixed_body
@@ -172,7 +194,7 @@ class EdgeApp:
                 headers.append((b"content-length", str(len(fixed)).encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": fixed})
-            return ""
+            return "", None
         await send({"type": "http.response.start", "status": status, "headers": headers})
         failure: BaseException | None = None
         with anyio.CancelScope() as scope:
@@ -195,11 +217,8 @@ class EdgeApp:
                 except Exception as exc:
                     log.debug("closing the response body failed: %r", exc)
         if failure is not None:
-            self._report(errorpage.trim_internal(failure), method, url)
-            raise StreamAborted(
-                f"the response body of {method} {url} failed mid-stream"
-            ) from failure
-        return "client closed" if scope.cancelled_caught or body.disconnected else ""
+            return "", errorpage.trim_internal(failure)
+        return ("client closed" if scope.cancelled_caught or body.disconnected else ""), None
 
     def _report(self, exc: BaseException, method: str, url: str) -> None:
         try:
@@ -208,25 +227,45 @@ class EdgeApp:
             log.exception("could not report the uncaught exception of %s %s", method, url)
 
     async def _scheduled(self, worker: Any, scope: Scope, ctx: ExecutionContext) -> Any:
-        from emulator.sdk import Response
-
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        cron = query.get("cron", [""])[0]
         when = query.get("time", [None])[0]
-        scheduled_time = float(when) if when else time.time() * 1000
-        if not getattr(worker, "has_scheduled", True):
+        if not worker.has_scheduled:
             return Response(
                 f"{worker.name} has no scheduled handler: define Default.scheduled() or"
                 " a module-level on_scheduled()",
                 status=404,
                 headers={"content-type": "text/plain; charset=utf-8"},
             )
-        await worker.scheduled(ScheduledController(cron, scheduled_time), ctx)
-        # Cloudflare waits for waitUntil() work before it records the outcome of a cron run
-        await ctx.drain(raise_errors=True)
+        await self.run_scheduled(
+            query.get("cron", [""])[0], float(when) if when else None, worker=worker, ctx=ctx
+        )
         return Response(
             "Ran scheduled event", headers={"content-type": "text/plain; charset=utf-8"}
         )
+
+    async def run_scheduled(
+        self,
+        cron: str = "",
+        scheduled_time: float | None = None,
+        *,
+        worker: Any = None,
+        ctx: ExecutionContext | None = None,
+    ) -> ScheduledController:
+        """Run the scheduled handler once, as a cron trigger does, and its `wait_until`
+        work: Cloudflare waits for it before it records a cron run's outcome. Returns
+        the controller (`retry`: whether `noRetry()` was called); worker errors raise.
+        `scheduled_time` is in milliseconds since the epoch (default: now)."""
+        worker = worker if worker is not None else self.get_worker()
+        ctx = ctx if ctx is not None else ExecutionContext()
+        when = time.time() * 1000 if scheduled_time is None else float(scheduled_time)
+        controller = ScheduledController(cron, when)
+        try:
+            await worker.scheduled(controller, ctx)
+        except Exception:
+            await self.drain(ctx, False)
+            raise
+        await self.drain(ctx, True)
+        return controller
 
 
 async def _cancel_on_disconnect(body: _Body, scope: anyio.CancelScope) -> None:
@@ -268,31 +307,15 @@ async def _send_error(
     return status
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+async def _drain(ctx: ExecutionContext, raise_errors: bool) -> None:
+    await ctx.drain(raise_errors=raise_errors)
 
 
 def _log_error(exc: BaseException, method: str, url: str) -> None:
     log.error("uncaught exception in %s %s", method, url, exc_info=exc)
 
 
-def create_app(
-    get_worker: Callable[[], Any],
-    *,
-    test_scheduled: bool = False,
-    log_request: RequestLogger | None = None,
-    report_error: ErrorReporter | None = None,
-) -> EdgeApp:
-    """The worker's ASGI app. `get_worker` is called once per request (hot reload swaps it)."""
-    return EdgeApp(
-        get_worker,
-        test_scheduled=test_scheduled,
-        log_request=log_request,
-        report_error=report_error,
-    )
+def create_app(get_worker: Callable[[], Any], **options: Any) -> EdgeApp:
+    """The worker's ASGI app. `get_worker` is called once per request (hot reload swaps it);
+    `options` are `EdgeApp`'s."""
+    return EdgeApp(get_worker, **options)

@@ -8,6 +8,7 @@ add a JSON form for API clients that ask for `application/json`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import linecache
 import traceback
@@ -19,13 +20,15 @@ from typing import Any
 #: lines of source shown around the failing line of each frame.
 CONTEXT_LINES = 3
 
-#: the emulator's own package folder: its frames lead into the worker's code.
-_INTERNAL = str(Path(__file__).resolve().parent) + "/"
+#: the emulator's own package folder and asyncio's (tasks and futures carrying an
+#: exception from the app to an in-process client): their frames lead into the worker's code.
+_INTERNAL = (str(Path(__file__).resolve().parent) + "/", str(Path(asyncio.__file__).parent) + "/")
 
 
 def trim_internal(exc: BaseException) -> BaseException:
-    """Drop the leading emulator frames (server, worker loader) from `exc`'s traceback, so
-    both the page and the terminal start at the worker's own code. Returns `exc`."""
+    """Drop the leading emulator frames (server, worker loader, in-process driver) from
+    `exc`'s traceback, so the page, the terminal and a test's traceback start at the
+    worker's own code. Returns `exc`."""
     tb = exc.__traceback__
     while (
         tb is not None

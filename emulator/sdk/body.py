@@ -119,6 +119,15 @@ class BodyMixin:
         return self._used
 
     @property
+    def fixed_body(self) -> bytes | None:
+        """The whole body when it is not streamed (b"" for none), else None: for servers
+        and clients, to send it whole with a content-length. Does not consume it."""
+        body = self._body
+        if body is None:
+            return b""
+        return body if isinstance(body, bytes) else None
+
+    @property
     def body(self) -> AsyncIterator[bytes] | None:
         """The body as an async iterator of bytes (JavaScript's `ReadableStream`), or None."""
         if self._body is None:

@@ -99,7 +99,9 @@ class Request(BodyMixin):
         *,
         base_url: str | None = None,
     ) -> Request:
-        """The `Request` for an ASGI HTTP scope; the body streams from `receive` on demand."""
+        """The `Request` for an ASGI HTTP scope; the body streams from `receive` on demand.
+        An in-process client may pass `request.cf` as the scope extension `"edge.cf"`
+        (what Miniflare's `dispatchFetch(url, {cf})` does through a header)."""
         # One pass over the raw pairs: decode, and note what the URL and body need.
         pairs = []
         host = None
@@ -133,7 +135,8 @@ class Request(BodyMixin):
         self._body = body
         self._used = False
         self.redirect = "follow"
-        self._cf = None
+        extensions = scope.get("extensions")
+        self._cf = extensions.get("edge.cf") if extensions else None
         return self
 
     def clone(self) -> Request:

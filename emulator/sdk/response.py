@@ -179,14 +179,6 @@ class Response(BodyMixin):
     def type(self) -> str:
         return "default"
 
-    @property
-    def fixed_body(self) -> bytes | None:
-        """The whole body when it is not streamed (b"" for no body), else None; for servers."""
-        body = self._body
-        if body is None:
-            return b""
-        return body if isinstance(body, bytes) else None
-
     def clone(self) -> Response:
         copy = Response.__new__(Response)
         copy.status = self.status

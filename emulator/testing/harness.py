@@ -1,9 +1,11 @@
 """`load_worker()`: a worker running in-process for tests -- no server, no port.
 
 The worker is loaded exactly as `edge dev` loads it (`emulator.config.load_config`,
-`emulator.loader.load`) and each `fetch` calls
-the same `Worker.fetch(request, ctx)` the dev server's ASGI app calls, so a worker
-behaves the same here and under `edge dev`. What differs is made for tests:
+`emulator.loader.load`) and each `fetch` goes through `edge dev`'s own ASGI app
+(`emulator.app`), driven in-process (`emulator.testing.driver`): the request becomes
+the same ASGI scope a server would build, and the response is what the app sends
+(status, headers, a body streamed chunk by chunk). So a worker behaves the same here
+and under `edge dev`; what differs is made for tests, through the app's hooks:
 
 - an uncaught exception in the worker is raised in the test itself (its traceback
   starts at the worker's code), instead of becoming the 500 error page
@@ -25,19 +27,20 @@ from __future__ import annotations
 import json as jsonlib
 import shutil
 import tempfile
-import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from bindings.contract import BindingHost
 from emulator import errorpage, loader
+from emulator.app import EdgeApp
 from emulator.config import load_config
 from emulator.context import ExecutionContext
 from emulator.local_settings import AiSettings
-from emulator.scheduled import ScheduledController
-from emulator.sdk import Headers, Request, Response
+from emulator.sdk import Headers, Request
+from emulator.testing import driver
 from emulator.testing.ai_script import AiScript, Call, RecordingAiService, ScriptError
 from emulator.testing.response import TestResponse
 
@@ -89,6 +92,11 @@ class TestWorker:
         self._deferred: list[ExecutionContext] = []
         self._cleanup = cleanup
         self._closed = False
+        self._open: dict[int, TestResponse] = {}  # streamed responses not read to the end
+        self.app = EdgeApp(
+            lambda: self.worker, raise_errors=raise_errors, drain=self._drain,
+            report_error=_shown_by_the_test,
+        )  # fmt: skip
 
     # --- what tests look at --------------------------------------------------------
 
@@ -131,23 +139,22 @@ class TestWorker:
         an absolute URL or a `workers.Request`; `json=` sends a JSON body."""
         __tracebackhide__ = True
         request = self._request(target, method, headers, json, body, cf)
+        scope, content = _scope(request)
         problems = self._problem_count()
-        ctx = ExecutionContext()
         try:
-            response = await self.worker.fetch(request, ctx)
-        except Exception as exc:
+            exchange = await driver.start(self.app, scope, content)
+        except Exception as exc:  # the worker's (raise_errors) or its wait_until work's
             self._raise_script_problem(problems, exc)
-            if self.raise_errors:
-                await self._finish(ctx, problems)
-                errorpage.trim_internal(exc)
-                raise
-            response = _error_page(exc, request)
-        if response.fixed_body is not None:
-            if response.status not in (204, 304) and not response.headers.has("content-length"):
-                response.headers.set("content-length", str(len(response.fixed_body)))
-            await self._finish(ctx, problems)
-            return TestResponse(response, url=request.url)
-        return TestResponse(response, url=request.url, on_done=lambda: self._finish(ctx, problems))
+            errorpage.trim_internal(exc)
+            raise
+        if exchange.complete:  # a body sent whole: the request is over
+            self._raise_script_problem(problems)
+            return TestResponse(exchange, url=request.url)
+        response = TestResponse(
+            exchange, url=request.url, on_done=lambda: self._done(response, problems)
+        )
+        self._open[id(response)] = response
+        return response
 
     async def scheduled(
         self, cron: str = "", *, scheduled_time: float | None = None
@@ -155,19 +162,14 @@ class TestWorker:
         """Run the scheduled handler once, as a cron trigger would; `scheduled_time` is in
         milliseconds since the epoch (default: now). Returns the outcome; worker errors raise."""
         __tracebackhide__ = True
-        when = time.time() * 1000 if scheduled_time is None else float(scheduled_time)
-        controller = ScheduledController(cron, when)
         problems = self._problem_count()
-        ctx = ExecutionContext()
         try:
-            await self.worker.scheduled(controller, ctx)
+            controller = await self.app.run_scheduled(cron, scheduled_time)
         except Exception as exc:
             self._raise_script_problem(problems, exc)
-            await self._finish(ctx, problems)
             errorpage.trim_internal(exc)
             raise
-        # Cloudflare waits for waitUntil() work before it records a cron run's outcome.
-        await self._finish(ctx, problems)
+        self._raise_script_problem(problems)
         return ScheduledResult("ok", not controller.retry)
 
     async def drain(self) -> None:
@@ -193,6 +195,8 @@ class TestWorker:
             return
         self._closed = True
         try:
+            for response in list(self._open.values()):  # bodies nobody read to the end
+                await response.aclose()
             await self.drain()
         finally:
             await loader.retire(self.worker.bound)
@@ -233,24 +237,26 @@ class TestWorker:
         if method is None:
             method = "GET" if body is None else "POST"
         given = Headers(headers)
-        if not given.has("host"):
-            # every HTTP request has one; the worker sees it under edge dev too
-            given.set("host", url.split("://", 1)[1].split("/", 1)[0])
         if json is not _MISSING and not given.has("content-type"):
             given.set("content-type", "application/json")
         return Request(url, method=method, headers=given, body=body, cf=dict(cf) if cf else None)
 
-    async def _finish(self, ctx: ExecutionContext, problems: int) -> None:
+    async def _drain(self, ctx: ExecutionContext, raise_errors: bool) -> None:
+        """The app's `drain` hook: a test sees `wait_until` failures (or defers them)."""
         __tracebackhide__ = True
         if self.wait_until == "defer":
             if ctx.pending:
                 self._deferred.append(ctx)
-        else:
-            try:
-                await ctx.drain(raise_errors=True)
-            except Exception as exc:
-                errorpage.trim_internal(exc)
-                raise
+            return
+        try:
+            await ctx.drain(raise_errors=True)
+        except Exception as exc:
+            errorpage.trim_internal(exc)
+            raise
+
+    def _done(self, response: TestResponse, problems: int) -> None:
+        __tracebackhide__ = True
+        self._open.pop(id(response), None)
         self._raise_script_problem(problems)
 
     def _problem_count(self) -> int:
@@ -267,20 +273,45 @@ class TestWorker:
         return f"<TestWorker {self.worker!r}>"
 
 
-def _error_page(exc: Exception, request: Request) -> Response:
-    errorpage.trim_internal(exc)
-    status, content_type, payload = errorpage.render(
-        exc,
-        method=request.method,
-        url=request.url,
-        accept=request.headers.get("accept") or "",
-        headers=list(request.headers.items()),
-    )
-    return Response(
-        payload,
-        status=status,
-        headers={"content-type": content_type, "content-length": str(len(payload))},
-    )
+def _scope(request: Request) -> tuple[dict[str, Any], bytes | AsyncIterable[bytes] | None]:
+    """The ASGI scope an HTTP server builds for `request`, and the body to send: the
+    headers a client adds (host, content-length or chunked) are added when missing."""
+    parts = urlsplit(request.url)
+    headers = request.headers.raw()
+    names = {name for name, _ in headers}
+    if b"host" not in names:
+        headers.append((b"host", parts.netloc.encode("idna")))
+    fixed = request.fixed_body
+    content: bytes | AsyncIterable[bytes] | None = fixed or None
+    if fixed is None:
+        content = request.body
+        if b"content-length" not in names and b"transfer-encoding" not in names:
+            headers.append((b"transfer-encoding", b"chunked"))
+    elif fixed and b"content-length" not in names:
+        headers.append((b"content-length", str(len(fixed)).encode()))
+    default_port = 443 if parts.scheme == "https" else 80
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": parts.scheme,
+        "path": unquote(parts.path) or "/",
+        "raw_path": (parts.path or "/").encode(),
+        "query_string": parts.query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "server": (parts.hostname or "localhost", parts.port or default_port),
+        "client": ("127.0.0.1", 50000),
+    }
+    cf = request.cf
+    if cf:
+        scope["extensions"] = {"edge.cf": cf}
+    return scope, content
+
+
+def _shown_by_the_test(exc: BaseException, method: str, url: str) -> None:
+    """With `raise_errors=False` the error page carries the exception: nothing to log."""
 
 
 def _ai_routes(ai: Any) -> list[str]:
@@ -357,23 +388,24 @@ def load_worker(
     config = load_config(path, config_file=config_file, env=env)
     config.vars.update(vars or {})
     config.secrets.update(secrets or {})
+    has_ai = any(spec.kind == "ai" for spec in config.bindings)
+    if not has_ai and ai is not None and not isinstance(ai, AiScript):  # (the plugin passes one)
+        raise ValueError(
+            f"load_worker(ai=...) was given, but {config.file.name} has no AI binding; "
+            'add [ai] binding = "AI" to it'
+        )
     cleanup = None
     if persist_to is None:
         cleanup = Path(tempfile.mkdtemp(prefix="edge-test-state-"))
         state_dir = cleanup
     else:
         state_dir = Path(persist_to).resolve()
-    host = loader.host_for(config, state_dir, ai_routes=_ai_routes(ai), environ={})
     service = script = None
-    if any(spec.kind == "ai" for spec in config.bindings):
-        service, script = _ai_service(ai, host.settings.ai)
-        host.shared("ai", lambda: service)  # what bindings.ai.binding.build picks up
-    elif ai is not None and not isinstance(ai, AiScript):  # (the plugin always passes one)
-        raise ValueError(
-            f"load_worker(ai=...) was given, but {config.file.name} has no AI binding; "
-            'add [ai] binding = "AI" to it'
-        )
     try:
+        host = loader.host_for(config, state_dir, ai_routes=_ai_routes(ai), environ={})
+        if has_ai:
+            service, script = _ai_service(ai, host.settings.ai)
+            host.shared("ai", lambda: service)  # what bindings.ai.binding.build picks up
         worker = loader.load(config, host, extra=bindings)
     except BaseException:
         if cleanup is not None:

@@ -1,22 +1,28 @@
 """`TestResponse`: what `TestWorker.fetch` returns -- the worker's response, as a client sees it.
 
-Read the body whole (`await r.text()`, `await r.json()`, `await r.bytes()`; repeatable,
-like httpx) or incrementally as the worker produces it (`async for chunk in
-r.iter_bytes()`, `r.iter_text()`, `r.iter_sse()`). Reading the body to its end also
-finishes the request: `ctx.wait_until` work is awaited then (as `edge dev` does after the
-last chunk went out), and its failure is raised there.
+It reads the response `edge dev`'s ASGI app sent (`emulator.testing.driver`): the same
+status line, headers (`content-length` on a body sent whole) and body an HTTP client
+gets. Read the body whole (`await r.text()`, `await r.json()`, `await r.bytes()`;
+repeatable, like httpx) or incrementally as the worker produces it (`async for chunk in
+r.iter_bytes()`, `r.iter_text()`, `r.iter_lines()`, `r.iter_sse()`). Reading the body to
+its end also finishes the request: `ctx.wait_until` work is awaited then (as `edge dev`
+does after the last chunk went out), and its failure is raised there. Leaving early
+(`aclose()`, `async with`) is a client going away: the app closes the worker's producer.
 """
 
 from __future__ import annotations
 
 import codecs
+import http
 import json as jsonlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from emulator import errorpage
+from emulator.app import StreamAborted
 from emulator.sdk import Headers
+from emulator.testing.driver import Exchange
 
 __all__ = ["SSEEvent", "TestResponse"]
 
@@ -41,17 +47,16 @@ class TestResponse:
 
     def __init__(
         self,
-        response: Any,
+        exchange: Exchange,
         *,
         url: str,
-        on_done: Callable[[], Awaitable[None]] | None = None,
+        on_done: Callable[[], Awaitable[None] | None] | None = None,
     ) -> None:
-        self.raw = response  # the workers.Response the handler returned
         self.url = url
-        self.status: int = response.status
-        self.status_text: str = response.status_text
-        self.headers: Headers = response.headers
-        self._content: bytes | None = response.fixed_body
+        self.status: int = exchange.status
+        self.headers: Headers = Headers.from_raw(exchange.headers)
+        self._exchange = exchange
+        self._content: bytes | None = None
         self._on_done = on_done
         self._streaming = False
 
@@ -60,9 +65,18 @@ class TestResponse:
         return 200 <= self.status < 300
 
     @property
+    def status_text(self) -> str:
+        """The reason phrase a client sees (`edge dev` sends the standard one)."""
+        try:
+            return http.HTTPStatus(self.status).phrase
+        except ValueError:
+            return ""
+
+    @property
     def streamed(self) -> bool:
-        """Whether the worker returned a streamed body (an async iterable, an AI stream)."""
-        return self.raw.fixed_body is None and self.raw._body is not None
+        """Whether the worker streamed its body (an async iterable, an AI stream) rather
+        than returning it whole."""
+        return self._exchange.streamed
 
     # --- the whole body ----------------------------------------------------------------
 
@@ -102,22 +116,26 @@ class TestResponse:
             raise RuntimeError("the response body is already being read")
         self._streaming = True
         parts: list[bytes] = []
-        finished = False
         try:
-            async for chunk in self.raw.body_iter():
-                if chunk:
-                    parts.append(chunk)
-                    yield chunk
-            finished = True
-        except Exception as exc:  # the worker's body generator failed: show its frames
-            errorpage.trim_internal(exc)
-            raise
+            async for chunk in self._exchange.chunks():
+                parts.append(chunk)
+                yield chunk
+            self._content = b"".join(parts)
+        except Exception as exc:
+            # The worker's body generator (or its wait_until work) failed: raise its own
+            # exception, with the worker's frames only (edge dev would drop the connection).
+            failure = exc.__cause__ if isinstance(exc, StreamAborted) and exc.__cause__ else exc
+            context = failure.__context__
+            try:
+                raise failure
+            except BaseException:
+                errorpage.trim_internal(failure)
+                failure.__context__ = context
+                raise
         finally:
-            if not finished:
-                await self.raw.aclose()  # stop the producer (an AI stream), like a client leaving
-            else:
-                self._content = b"".join(parts)
             self._streaming = False
+            if self._content is None:
+                await self._exchange.aclose()  # stop the producer, like a client leaving
         await self._finish()
 
     async def iter_text(self) -> AsyncIterator[str]:
@@ -146,37 +164,34 @@ class TestResponse:
 
     async def iter_sse(self) -> AsyncIterator[SSEEvent]:
         """Server-sent events, each as soon as its blank line arrives (Workers AI streams:
-        `event.json()["response"]`, and a last event whose `data` is `[DONE]`)."""
+        `event.json()["response"]`, and a last event whose `data` is `[DONE]`). Parsed by
+        httpx-sse; the response must be `text/event-stream`, as Workers AI's are."""
         __tracebackhide__ = True
-        fields: dict[str, Any] = {}
-        data: list[str] = []
-        async for line in self.iter_lines():
-            if not line:
-                if data:
-                    yield SSEEvent("\n".join(data), **fields)
-                fields, data = {}, []
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
-            elif name == "event":
-                fields["event"] = value
-            elif name == "id":
-                fields["id"] = value
-            elif name == "retry" and value.isdigit():
-                fields["retry"] = int(value)
-        if data:
-            yield SSEEvent("\n".join(data), **fields)
+        import httpx
+        from httpx_sse import EventSource
+
+        class Stream(httpx.AsyncByteStream):
+            def __init__(self, chunks: Any) -> None:
+                self.chunks = chunks
+
+            def __aiter__(self) -> AsyncIterator[bytes]:
+                return self.chunks
+
+            async def aclose(self) -> None:
+                await self.chunks.aclose()
+
+        stream = Stream(self.iter_bytes())
+        view = httpx.Response(self.status, headers=self.headers.raw(), stream=stream)
+        async for event in EventSource(view).aiter_sse():
+            yield SSEEvent(event.data, event.event, event.id or None, event.retry)
 
     async def aclose(self) -> None:
-        """Stop reading a streamed body: closes the worker's producer, then finishes."""
+        """Stop reading a streamed body: the app sees the client leave and closes the
+        worker's producer; then the request finishes."""
         __tracebackhide__ = True
         if self._content is None:
-            await self.raw.aclose()
             self._content = b""
+            await self._exchange.aclose()
         await self._finish()
 
     async def __aenter__(self) -> TestResponse:
@@ -190,7 +205,9 @@ class TestResponse:
         __tracebackhide__ = True
         done, self._on_done = self._on_done, None
         if done is not None:
-            await done()
+            result = done()
+            if result is not None:
+                await result
 
     def __repr__(self) -> str:
         kind = self.headers.get("content-type") or "no content-type"

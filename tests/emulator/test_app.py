@@ -268,7 +268,11 @@ async def test_wait_until_runs_after_the_response_is_sent():
     assert events == ["sent", "background"]
 
 
-async def test_mid_stream_failure_is_reported_and_aborts_the_connection():
+@pytest.mark.parametrize("raise_errors", [False, True])
+async def test_mid_stream_failure_is_reported_and_aborts_the_connection(raise_errors):
+    """A server drops the connection (StreamAborted); an in-process client with
+    raise_errors gets the worker's own exception, unreported."""
+
     async def produce():
         yield b"partial"
         raise RuntimeError("generator broke")
@@ -277,10 +281,15 @@ async def test_mid_stream_failure_is_reported_and_aborts_the_connection():
         return Response(produce())
 
     reported = []
-    app = make_app(StubWorker(fetch), report_error=lambda *a: reported.append(a))
-    with pytest.raises(StreamAborted):
+    app = make_app(
+        StubWorker(fetch), report_error=lambda *a: reported.append(a), raise_errors=raise_errors
+    )
+    with pytest.raises(RuntimeError if raise_errors else StreamAborted) as info:
         await Client(app).request()
-    assert isinstance(reported[0][0], RuntimeError)
+    if raise_errors:
+        assert str(info.value) == "generator broke" and reported == []
+    else:
+        assert isinstance(reported[0][0], RuntimeError)
 
 
 @pytest.mark.parametrize("path", ["/__scheduled", "/cdn-cgi/handler/scheduled"])
@@ -383,3 +392,41 @@ async def test_a_failing_error_reporter_still_gives_the_500_page():
     app = make_app(StubWorker(fetch), report_error=broken_reporter)
     out = await Client(app).request()
     assert out["status"] == 500 and b"ValueError: original problem" in out["body"]
+
+
+async def test_raise_errors_lets_the_workers_exception_out_instead_of_the_page():
+    async def fetch(request, ctx):
+        raise KeyError("mine")
+
+    sent = []
+
+    async def on_send(message):
+        sent.append(message)
+
+    app = make_app(StubWorker(fetch), raise_errors=True, report_error=lambda *a: sent.append(a))
+    with pytest.raises(KeyError, match="mine"):
+        await Client(app).request(on_send=on_send)
+    assert sent == []  # no page, no report: the in-process client shows it
+
+
+async def test_the_drain_hook_decides_how_wait_until_work_is_awaited():
+    calls = []
+
+    async def drain(ctx, raise_errors):
+        calls.append((ctx.pending, raise_errors))
+        await ctx.drain(raise_errors=raise_errors)
+
+    async def fetch(request, ctx):
+        ctx.wait_until(asyncio.sleep(0))
+        return Response("ok")
+
+    async def scheduled(controller, ctx):
+        ctx.wait_until(asyncio.sleep(0))
+        controller.no_retry()
+
+    app = make_app(StubWorker(fetch, scheduled), drain=drain)
+    await Client(app).request()
+    controller = await app.run_scheduled("* * * * *", 5.0)
+    assert calls == [(1, False), (1, True)]  # a cron run's outcome waits for its work
+    assert (controller.cron, controller.scheduledTime) == ("* * * * *", 5.0)
+    assert controller.retry is False

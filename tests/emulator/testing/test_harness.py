@@ -78,6 +78,8 @@ class Default(WorkerEntrypoint):
             return Response(await self.env.KV.get("k"))
         if path == "/custom":
             return Response(self.env.FAKE.hello())
+        if path == "/cf":
+            return Response.json(dict(request.cf))
         return Response("nope", status=404)
 
     async def scheduled(self, controller, env, ctx):
@@ -323,3 +325,48 @@ async def test_concurrent_fetches(project):
     async with load_worker(project) as worker:
         responses = await asyncio.gather(*(worker.fetch("/") for _ in range(20)))
         assert {await r.text() for r in responses} == {"Hello from top"}
+
+
+async def test_cf_reaches_the_worker_and_head_has_no_body(project):
+    async with load_worker(project) as worker:
+        seen = await (await worker.fetch("/cf", cf={"country": "NL"})).json()
+        assert seen == {"country": "NL"}
+        head = await worker.fetch("/", method="HEAD")
+        assert head.status == 200 and await head.bytes() == b""  # as a client sees it
+        assert head.headers.get("content-length") == str(len("Hello from top"))
+
+
+async def test_an_unread_stream_is_closed_with_the_worker(project):
+    worker = load_worker(project)
+    await worker.fetch("/stream")  # never read
+    await worker.close()
+    assert worker.worker.module.LOG.count("chunk 1") == 0
+
+
+async def test_leaving_an_ai_stream_early_stops_the_generation():
+    from bindings.ai.engines.base import Usage
+    from bindings.ai.engines.scripted import ScriptedEngine
+
+    examples = Path(__file__).resolve().parents[3] / "examples" / "workers" / "chat"
+    produced, stopped = [], []
+
+    class Endless(ScriptedEngine):
+        async def generate(self, request):
+            try:
+                for i in range(10_000):
+                    produced.append(i)
+                    yield f"w{i} "
+                yield Usage(prompt_tokens=1, completion_tokens=10_000)
+            finally:
+                stopped.append(len(produced))
+
+    async with load_worker(examples, ai=Endless()) as worker:
+        ask = {"messages": [{"role": "user", "content": "go"}]}
+        response = await worker.fetch("/stream", json=ask)
+        assert response.headers.get("content-type") == "text/event-stream", await response.text()
+        async with response:
+            async for event in response.iter_sse():
+                if event.json()["response"] == "w2 ":
+                    break
+        assert stopped and stopped[0] < 10  # the app saw the client leave: upstream closed
+        assert len(produced) < 10
