@@ -32,7 +32,9 @@ enum           `enum at '/x' not met, 'c' not in 'a,b'`
 
 On success the inputs come back as a new dict holding only the keys the matched branch
 declares (others are reported by `ignored_keys`, never forwarded), with that branch's
-`default`s filled in (`max_tokens` 256, `stream` false, `raw` false, ...).
+`default`s filled in (`max_tokens` 256, `stream` false, `raw` false, ...). A schema that
+declares no property at all (the two records Cloudflare publishes without one) keeps
+every key.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ class InputValidator:
             return Checked(inputs, [], None)
         index = self._matched(inputs)
         branch = self._branches[index]
+        if not branch.declared:  # a model published without a schema: nothing to drop
+            return Checked(dict(inputs), [], None)
         out: dict[str, Any] = {}
         ignored: list[str] = []
         for key, value in inputs.items():

@@ -1,4 +1,5 @@
-"""`edge models list` and `edge models show MODEL`: the local Workers AI catalogue.
+"""`edge models list`, `edge models show MODEL` and `edge models refresh --from DIR`: the
+local Workers AI catalogue.
 
 Thin: the catalogue (`bindings.ai.catalogue.load_catalogue`) answers; the parameter tree
 is the one the catalogue pages render (`bindings.ai.rest.schema_view`). Extra catalogue
@@ -138,18 +139,48 @@ def show_model(
     _print_entry(entry)
 
 
+@models.command("refresh")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Cloudflare's published records: cloudflare-docs' src/content/workers-ai-models/.",
+)
+@click.option(
+    "--verified",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Re-checked copies (<file>.json) and their LOG*.tsv, replacing the source's.",
+)
+@click.option(
+    "--to",
+    "dest",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder to write (default: the records shipped in this installation).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+def refresh_records(
+    source: Path, verified: Path | None, dest: Path | None, dry_run: bool
+) -> None:
+    """Copy Cloudflare's published catalogue records in, verbatim (never at run time)."""
+    from bindings.ai.catalogue import RECORDS_DIR, CatalogueError
+    from bindings.ai.catalogue.refresh import refresh
+
+    target = dest or RECORDS_DIR
+    try:
+        report = refresh(source, target, verified=verified, dry_run=dry_run)
+    except CatalogueError as exc:
+        raise click.ClickException(f"{exc} (nothing was written)") from exc
+    verb = "would change" if dry_run else "refreshed"
+    click.echo(f"{target}: {verb}: {report.summary()}")
+    for label, names in (("added", report.added), ("updated", report.updated),
+                         ("removed", report.removed)):
+        for name in names:
+            click.echo(f"  {label:8} {name}")
+
+
 def _serving(entry: Any) -> dict[str, Any]:
-    serving = entry.serving
-    gguf = serving.gguf
-    return {
-        "family": serving.family,
-        "format": serving.format,
-        "quantization": serving.quantization,
-        "prompt_format": serving.prompt_format,
-        "context_length": serving.context_length,
-        "hf_repos": dict(serving.hf_repos),
-        "gguf": {"repo": gguf.repo, "file": gguf.file} if gguf else None,
-    }
+    return entry.serving.as_dict()
 
 
 def _print_entry(entry: Any) -> None:
@@ -168,11 +199,17 @@ def _print_entry(entry: Any) -> None:
     rows = [("tags", ", ".join(entry.tags))]
     rows += [(p.get("property_id", ""), str(p.get("value", ""))) for p in entry.properties]
     serving = _serving(entry)
-    for key in ("family", "format", "quantization", "prompt_format", "context_length"):
+    for key in ("family", "hf_repo", "format", "quantization", "dtype", "prompt_format",
+                "context_length", "dimensions"):
         if serving[key] is not None:
             rows.append((key, str(serving[key])))
-    if serving["gguf"]:
-        rows.append(("gguf", f"{serving['gguf']['repo']} / {serving['gguf']['file']}"))
+    if serving["engines"]:
+        rows.append(("engines", ", ".join(serving["engines"])))
+    if serving["gpu_memory_gib"] is not None:
+        rows.append(("gpu memory", f"~{serving['gpu_memory_gib']:g} GiB (estimate)"))
+    for key in ("chat_template", "gguf"):
+        if serving[key]:
+            rows.append((key, f"{serving[key]['repo']} / {serving[key]['file']}"))
     rows.append(("file", str(entry.path)))
     width = max(len(key) for key, _ in rows)
     for key, value in rows:

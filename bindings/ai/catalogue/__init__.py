@@ -1,11 +1,22 @@
 """The model catalogue: which models `env.AI.run` knows, their schemas and how to serve them.
 
-Entries are Markdown files with Cloudflare's YAML frontmatter, verbatim, plus edge's own
-serving block (see `bindings.ai.catalogue.entry`). The shipped entries live in
-`entries/`; `load_catalogue(extra_dirs)` adds the `*.md` files of the user's folders (or
-single files), in order: an entry with the same `model.name` as an earlier one replaces
-it (`entry.overrides` names the file it replaced). Two files with the same name in one
-folder are an error, as is any malformed entry (`CatalogueError` names file and field).
+Three layers, later ones winning by model name (`entry.overrides` names the file an
+entry replaced):
+
+1. `records/`: Cloudflare's published catalogue records, one JSON file per model,
+   byte-for-byte (`bindings.ai.catalogue.records`); indexed by `records/INDEX.tsv`,
+   parsed on first use.
+2. `entries/`: the two seed models as Markdown entries (Cloudflare's frontmatter
+   verbatim plus edge's serving block; `bindings.ai.catalogue.markdown`). The design
+   takes "the seeds' frontmatter for the two seed models; the reference for the rest",
+   so these replace the records of the same names (whose schemas are newer: a 131072
+   `prompt` limit, `tools`, `lora`).
+3. the user's folders (or single files), in order: `*.md` entries and `*.json` records,
+   parsed and checked when loaded.
+
+Two files with the same model name in one folder are an error (except published records,
+see `records.pick`), as is any malformed file (`CatalogueError` names file and field).
+Serving data: `entry.serving` (`bindings.ai.catalogue.serving`).
 
 `Catalogue.search(...)` answers Cloudflare's `GET /accounts/{id}/ai/models/search`
 (params `search`, `task`, `author`, `source`, `hide_experimental`, `page`, `per_page`;
@@ -19,28 +30,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bindings.ai.catalogue.entry import (
-    CatalogueEntry,
-    CatalogueError,
-    GgufInfo,
-    ServingInfo,
-    parse_entry,
-)
+from bindings.ai.catalogue.entry import CatalogueEntry
+from bindings.ai.catalogue.errors import CatalogueError
+from bindings.ai.catalogue.markdown import parse_markdown
+from bindings.ai.catalogue.records import RECORDS_DIR, pick, read_index, record_entry
+from bindings.ai.catalogue.serving import HubFile, ServingInfo
 from bindings.ai.errors import no_such_model
 
 __all__ = [
-    "SHIPPED_DIR",
+    "ENTRIES_DIR",
+    "RECORDS_DIR",
     "Catalogue",
     "CatalogueEntry",
     "CatalogueError",
-    "GgufInfo",
+    "HubFile",
     "SearchPage",
     "ServingInfo",
     "load_catalogue",
-    "parse_entry",
+    "parse_markdown",
 ]
 
-SHIPPED_DIR = Path(__file__).parent / "entries"
+ENTRIES_DIR = Path(__file__).parent / "entries"
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,8 @@ class Catalogue:
 
     def __init__(self, entries: Iterable[CatalogueEntry] = ()) -> None:
         self._entries: dict[str, CatalogueEntry] = {}
+        #: record files not served because another file carries the same name.
+        self.shadowed: list[Path] = []
         for entry in entries:
             self.add(entry)
 
@@ -104,12 +116,12 @@ class Catalogue:
         author_key = author.lower() if author else None
         out = []
         for entry in self._entries.values():
-            text = f"{entry.name}\n{entry.description}".lower()
-            if needle and needle not in text:
-                continue
+            # Name, task and author come from the index; the rest parses the record.
             if task_key and task_key not in (entry.task_name.lower(), entry.task_type.lower()):
                 continue
             if author_key and author_key != entry.author.lower():
+                continue
+            if needle and needle not in f"{entry.name}\n{entry.description}".lower():
                 continue
             if source is not None and entry.source != source:
                 continue
@@ -137,24 +149,49 @@ class Catalogue:
                                 hide_experimental=hide_experimental).records
 
 
-def _entry_files(location: Path) -> list[Path]:
-    if location.is_file():
-        return [location]
-    if location.is_dir():
-        return sorted(location.glob("*.md"))
-    raise CatalogueError(location, "catalogue folder", "does not exist")
-
-
 def load_catalogue(extra_dirs: Iterable[Path | str] = ()) -> Catalogue:
-    """The shipped entries, then each extra folder's (or file's) entries, later ones winning."""
+    """The shipped records, the seed entries, then each extra folder's (or file's) entries."""
     catalogue = Catalogue()
-    for location in [SHIPPED_DIR, *(Path(d) for d in extra_dirs)]:
-        seen: dict[str, Path] = {}
-        for file in _entry_files(location):
-            entry = parse_entry(file)
-            if entry.name in seen:
-                raise CatalogueError(file, "model.name",
-                                     f"{entry.name!r} is also defined in {seen[entry.name]}")
-            seen[entry.name] = file
+    rows = read_index(RECORDS_DIR)
+    by_name: dict[str, list[Path]] = {}
+    for row in rows:
+        by_name.setdefault(row.name, []).append(RECORDS_DIR / row.file)
+    for row in rows:
+        path = RECORDS_DIR / row.file
+        files = by_name[row.name]
+        if len(files) > 1:
+            winner, _ = pick(row.name, files)
+            if path != winner:
+                catalogue.shadowed.append(path)
+                continue
+        catalogue.add(record_entry(path, row))
+    for location in [ENTRIES_DIR, *(Path(d) for d in extra_dirs)]:
+        for entry in _folder_entries(location, catalogue):
             catalogue.add(entry)
     return catalogue
+
+
+def _folder_entries(location: Path, catalogue: Catalogue) -> list[CatalogueEntry]:
+    """The entries of one folder (or file), checked; same-named files are an error."""
+    if location.is_file():
+        files = [location]
+    elif location.is_dir():
+        files = sorted([*location.glob("*.md"), *location.glob("*.json")])
+    else:
+        raise CatalogueError(location, "catalogue folder", "does not exist")
+    entries: dict[str, list[CatalogueEntry]] = {}
+    for file in files:
+        entry = parse_markdown(file) if file.suffix == ".md" else record_entry(file)
+        same = entries.setdefault(entry.name, [])
+        if same and (file.suffix == ".md" or same[0].path.suffix == ".md"):
+            raise CatalogueError(file, "model.name" if file.suffix == ".md" else "name",
+                                 f"{entry.name!r} is also defined in {same[0].path}")
+        same.append(entry)
+    out = []
+    for name, same in entries.items():
+        if len(same) > 1:
+            winner, shadowed = pick(name, [e.path for e in same])
+            catalogue.shadowed.extend(shadowed)
+            same = [e for e in same if e.path == winner]
+        out.append(same[0])
+    return out

@@ -1,21 +1,10 @@
-"""One catalogue entry: a Markdown file whose YAML frontmatter is Cloudflare's, verbatim.
+"""One catalogue entry: Cloudflare's published record, verbatim, plus edge's serving data.
 
-The frontmatter has exactly the shape of Cloudflare's published catalogue entries
-(`model` with id, source, name, description, task, tags, properties; `task_type`;
-`json_schema` with `input`/`output` as JSON strings). edge's own serving data lives in the
-Markdown body, in a fenced block whose info string is `yaml edge-serving`, so the
-frontmatter stays byte-for-byte what Cloudflare publishes:
-
-    ```yaml edge-serving
-    family: llama-2-chat        # fills the fields below that are left out
-    size_b: 13
-    format: awq                 # the format Cloudflare serves under this name
-    quantization: awq
-    prompt_format: llama2       # llama2, chatml, none, raw-concat, gguf (the weights' own)
-    context_length: 4096
-    hf_repos: {pytorch: ..., awq: ..., gptq: ..., ggufv2: ...}
-    gguf: {repo: TheBloke/Llama-2-13B-chat-GGUF, file: llama-2-13b-chat.Q4_K_M.gguf}
-    ```
+Two file formats give entries (`bindings.ai.catalogue.markdown` and `.records`); both
+reduce to a `Published` (Cloudflare's part as loaded, untouched) and a `CatalogueEntry`
+over it. An entry knows its name, task and file from the start; the rest of the record
+is read, checked and cached on first use, so indexing ~110 records costs nothing until
+a model is used (a shipped record's schema is checked the first time it is asked for).
 
 Every problem is a `CatalogueError` naming the file and the field.
 """
@@ -23,93 +12,137 @@ Every problem is a `CatalogueError` naming the file and the field.
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from dataclasses import dataclass, field
-from functools import cache
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 
-from bindings.ai.chat_templates import FORMAT_NAMES
+from bindings.ai.catalogue.errors import CatalogueError
+from bindings.ai.catalogue.serving import ServingInfo, shipped_serving
 
 try:
     import jsonschema_rs
 except ImportError:  # pragma: no cover - a declared dependency
     jsonschema_rs = None
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_FENCE = re.compile(r"^```[ \t]*yaml[ \t]+edge-serving[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
-_FAMILIES = Path(__file__).parent / "families"
-PROMPT_FORMATS = frozenset(FORMAT_NAMES) | {"gguf"}
-SERVING_FIELDS = (
-    "family", "size_b", "format", "quantization", "prompt_format", "context_length",
-    "hf_repos", "gguf",
-)
-
-
-class CatalogueError(ValueError):
-    """A malformed catalogue entry: `str()` is `"<file>: <field> <problem>"`."""
-
-    def __init__(self, path: Path | str, field_name: str, problem: str) -> None:
-        self.path, self.field = Path(path), field_name
-        super().__init__(f"{path}: {field_name} {problem}".rstrip())
-
 
 @dataclass(frozen=True)
-class GgufInfo:
-    """A GGUF file of the weights on the Hugging Face hub (for llama.cpp)."""
+class Published:
+    """Cloudflare's part of an entry file, as loaded.
 
-    repo: str
-    file: str
+    `document` is the whole mapping (a record, or a Markdown entry's frontmatter);
+    `model` the mapping holding id, source, name, description, task, tags, properties;
+    `schemas` the mapping holding `input` and `output`, found under `schema_key`.
+    """
 
-
-@dataclass(frozen=True)
-class ServingInfo:
-    """edge's serving data for one model (all optional: user entries may leave it out)."""
-
-    family: str | None = None
-    size_b: float | None = None
-    format: str | None = None
-    quantization: str | None = None
-    prompt_format: str | None = None
-    context_length: int | None = None
-    hf_repos: dict[str, str] = field(default_factory=dict)
-    gguf: GgufInfo | None = None
-
-    @property
-    def hf_repo(self) -> str | None:
-        """The repo of the format Cloudflare serves under this name."""
-        return self.hf_repos.get(self.format) if self.format else None
+    document: dict[str, Any]
+    model: dict[str, Any]
+    schemas: dict[str, Any]
+    schema_key: str
+    model_key: str = ""
+    #: Markdown entries must have an input schema; a few published records have none.
+    schema_required: bool = True
 
 
-@dataclass(eq=False)
 class CatalogueEntry:
-    """A parsed entry; `frontmatter` is Cloudflare's part as loaded, untouched."""
+    """A model of the catalogue (see the module docstring)."""
 
-    name: str
-    id: str
-    source: int
-    description: str
-    task: dict[str, str]
-    task_type: str
-    tags: list[str]
-    properties: list[dict[str, Any]]
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any]
-    input_schema_text: str
-    frontmatter: dict[str, Any]
-    serving: ServingInfo
-    path: Path
-    body: str = ""
-    overrides: Path | None = None
+    def __init__(self, name: str, path: Path, task_name: str, load: Callable[[], Published],
+                 *, task_type: str | None = None, serving: ServingInfo | None = None,
+                 body: str = "") -> None:
+        self.name = name
+        self.path = Path(path)
+        self.task_name = task_name
+        #: Cloudflare's task slug (`text-generation`); records carry none, so it is derived.
+        self.task_type = task_type or "-".join(task_name.lower().split())
+        self.body = body
+        #: the file of the entry this one replaced (a seed over a record, a user's over both).
+        self.overrides: Path | None = None
+        self._load = load
+        self._own_serving = serving
+
+    def __repr__(self) -> str:
+        return f"<CatalogueEntry {self.name} from {self.path.name}>"
+
+    @cached_property
+    def published(self) -> Published:
+        return self._load()
+
+    @cached_property
+    def _fields(self) -> dict[str, Any]:
+        return _model_fields(self.path, self.published)
 
     @property
-    def task_name(self) -> str:
-        return self.task.get("name", "")
+    def id(self) -> str:
+        return self._fields["id"]
+
+    @property
+    def source(self) -> int:
+        return self._fields["source"]
+
+    @property
+    def description(self) -> str:
+        return self._fields["description"]
+
+    @property
+    def task(self) -> dict[str, str]:
+        return self._fields["task"]
+
+    @property
+    def tags(self) -> list[str]:
+        return self._fields["tags"]
+
+    @property
+    def properties(self) -> list[dict[str, Any]]:
+        return self._fields["properties"]
+
+    @cached_property
+    def _schemas(self) -> tuple[str, dict[str, Any], dict[str, Any], tuple[str, ...]]:
+        published = self.published
+        text, schema, fixed = check_schema(self.path, published, "input",
+                                           required=published.schema_required)
+        _, output, fixed_out = check_schema(self.path, published, "output", required=False)
+        return text, schema, output, fixed + fixed_out
+
+    @property
+    def schema_repairs(self) -> tuple[str, ...]:
+        """What `repair_schema` changed in the published schemas (usually nothing)."""
+        return self._schemas[3]
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        """The published input schema; `{}` (anything) for a record published without one."""
+        return self._schemas[1]
+
+    @property
+    def has_schema(self) -> bool:
+        return "input" in self.published.schemas
+
+    @property
+    def output_schema(self) -> dict[str, Any]:
+        return self._schemas[2]
+
+    @property
+    def input_schema_text(self) -> str:
+        """The input schema as JSON text (the key validators are cached by)."""
+        return self._schemas[0]
+
+    @cached_property
+    def serving(self) -> ServingInfo:
+        """The entry's own serving block, else what the shipped families say of its name."""
+        if self._own_serving is not None:
+            return self._own_serving
+        return shipped_serving(self.name) or ServingInfo()
+
+    def check(self) -> CatalogueEntry:
+        """Parse and check everything now (user files: errors at load, not at first use)."""
+        _ = self._fields, self._schemas, self.serving
+        return self
 
     @property
     def author(self) -> str:
@@ -208,109 +241,71 @@ class CatalogueEntry:
         }
 
 
-def split_frontmatter(path: Path, text: str) -> tuple[str, str]:
-    """(frontmatter YAML, Markdown body) of an entry file."""
-    if not text.startswith("---"):
-        raise CatalogueError(path, "frontmatter", "missing: the file must start with '---'")
-    lines = text.split("\n")
-    for index in range(1, len(lines)):
-        if lines[index].rstrip() == "---":
-            return "\n".join(lines[1:index]), "\n".join(lines[index + 1 :])
-    raise CatalogueError(path, "frontmatter", "is not closed by a '---' line")
+# --- Cloudflare's fields ------------------------------------------------------------------
 
 
-def parse_entry(path: Path, text: str | None = None) -> CatalogueEntry:
-    """Parse one entry file; `CatalogueError` naming the file and field on any problem."""
-    path = Path(path)
-    if text is None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CatalogueError(path, "file", f"cannot be read: {exc}") from exc
-    head, body = split_frontmatter(path, text)
-    try:
-        front = yaml.load(head, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise CatalogueError(path, "frontmatter", f"is not valid YAML: {exc}") from exc
-    if not isinstance(front, dict):
-        raise CatalogueError(path, "frontmatter", "is not a YAML mapping")
-
-    model = _mapping(path, front, "model", required=True)
-    name = _string(path, model, "model.name", required=True)
-    task = _mapping(path, model, "model.task") or {}
-    task_fields = {
-        k: _string(path, task, f"model.task.{k}") or "" for k in ("id", "name", "description")
-    }
+def _model_fields(path: Path, published: Published) -> dict[str, Any]:
+    model, prefix = published.model, published.model_key
+    where = (lambda key: f"{prefix}.{key}") if prefix else (lambda key: key)
+    name = model_string(path, model, "name", where("name"), required=True)
+    task = model.get("task") or {}
+    if not isinstance(task, dict):
+        raise CatalogueError(path, where("task"),
+                             f"must be a mapping, not {type(task).__name__}")
+    task_fields = {k: model_string(path, task, k, where(f"task.{k}")) or ""
+                   for k in ("id", "name", "description")}
     source = model.get("source", 1)
     if isinstance(source, bool) or not isinstance(source, int):
-        raise CatalogueError(path, "model.source", f"must be an integer, not {source!r}")
+        raise CatalogueError(path, where("source"), f"must be an integer, not {source!r}")
     tags = model.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise CatalogueError(path, "model.tags", "must be a list of strings")
+        raise CatalogueError(path, where("tags"), "must be a list of strings")
     properties = model.get("properties") or []
     if not isinstance(properties, list) or not all(
         isinstance(p, dict) and isinstance(p.get("property_id"), str) for p in properties
     ):
-        raise CatalogueError(path, "model.properties", "must be a list of {property_id, value}")
-
-    schemas = _mapping(path, front, "json_schema", required=True)
-    input_text, input_schema = _schema(path, schemas, "input", required=True)
-    _, output_schema = _schema(path, schemas, "output", required=False)
-
-    return CatalogueEntry(
-        name=name,
-        # Cloudflare ids are UUIDs; a user entry without one gets a stable one from its name.
-        id=_string(path, model, "model.id") or str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
-        source=source,
-        description=_string(path, model, "model.description") or "",
-        task=task_fields,
-        task_type=_string(path, front, "task_type") or "",
-        tags=list(tags),
-        properties=[dict(p) for p in properties],
-        input_schema=input_schema,
-        output_schema=output_schema,
-        input_schema_text=input_text,
-        frontmatter=front,
-        serving=parse_serving(path, body),
-        path=path,
-        body=body,
-    )
+        raise CatalogueError(path, where("properties"), "must be a list of {property_id, value}")
+    # Cloudflare ids are UUIDs; a user entry without one gets a stable one from its name.
+    given_id = model_string(path, model, "id", where("id"))
+    return {
+        "id": given_id or str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
+        "source": source,
+        "description": model_string(path, model, "description", where("description")) or "",
+        "task": task_fields,
+        "tags": list(tags),
+        "properties": [dict(p) for p in properties],
+    }
 
 
-def _mapping(path: Path, data: dict, key: str, required: bool = False) -> dict | None:
-    leaf = key.rsplit(".", 1)[-1]
-    value = data.get(leaf)
-    if value is None:
-        if required:
-            raise CatalogueError(path, key, "missing")
-        return None
-    if not isinstance(value, dict):
-        raise CatalogueError(path, key, f"must be a mapping, not {type(value).__name__}")
-    return value
-
-
-def _string(path: Path, data: dict, key: str, required: bool = False) -> str | None:
-    value = data.get(key.rsplit(".", 1)[-1])
+def model_string(path: Path, data: dict, key: str, label: str,
+                 required: bool = False) -> str | None:
+    """`data[key]` as a string (None if absent); `CatalogueError` naming `label` otherwise."""
+    value = data.get(key)
     if value is None or (required and value == ""):
         if required:
-            raise CatalogueError(path, key, "missing")
+            raise CatalogueError(path, label, "missing")
         return None
     if not isinstance(value, str):
-        raise CatalogueError(path, key, f"must be a string, not {type(value).__name__}")
+        raise CatalogueError(path, label, f"must be a string, not {type(value).__name__}")
     return value
 
 
-def _schema(path: Path, schemas: dict, which: str, required: bool) -> tuple[str, dict]:
-    key = f"json_schema.{which}"
-    raw = schemas.get(which)
+def check_schema(path: Path, published: Published, which: str,
+                 required: bool) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+    """(JSON text, schema, repairs) of `input` or `output`, checked against its metaschema.
+
+    Markdown frontmatter holds schemas as JSON strings (Cloudflare's format) or, for
+    hand-written entries, YAML mappings; records hold them as JSON objects.
+    """
+    key = f"{published.schema_key}.{which}"
+    raw = published.schemas.get(which)
     if raw is None:
         if required:
             raise CatalogueError(path, key, "missing")
-        return "", {}
-    if isinstance(raw, dict):  # convenience for hand-written entries: YAML instead of JSON text
-        text, schema = json.dumps(raw), raw
+        return "", {}, ()
+    if isinstance(raw, dict):
+        schema = raw
     elif isinstance(raw, str):
-        text = raw
         try:
             schema = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -319,15 +314,39 @@ def _schema(path: Path, schemas: dict, which: str, required: bool) -> tuple[str,
         raise CatalogueError(path, key, f"must be a JSON string, not {type(raw).__name__}")
     if not isinstance(schema, dict):
         raise CatalogueError(path, key, "must be a JSON object (a JSON Schema)")
+    schema, repairs = repair_schema(schema, key)
+    text = raw if isinstance(raw, str) and not repairs else json.dumps(schema, sort_keys=True)
     try:
         if not _meta_valid(schema):
             validator_for(schema).check_schema(schema)
     except SchemaError as exc:
-        where = "/" + "/".join(str(p) for p in exc.absolute_path)
+        at = "/" + "/".join(str(p) for p in exc.absolute_path)
         raise CatalogueError(
-            path, key, f"is not a valid JSON Schema at '{where}': {exc.message}"
+            path, key, f"is not a valid JSON Schema at '{at}': {exc.message}"
         ) from exc
-    return text, schema
+    return text, schema, repairs
+
+
+def repair_schema(schema: dict[str, Any], key: str = "") -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Mend the one defect Cloudflare publishes: `required` written inside `properties`.
+
+    Two records (`flux-2-dev`, `flux`) list their required inputs as if `required` were
+    a property (`"properties": {..., "required": ["multipart"]}`), which no JSON Schema
+    metaschema accepts. When that list names only properties of the same object, it is
+    moved to where it was meant (the object's `required`) in a copy; the record file stays
+    as published. Anything else is left for the metaschema check to report.
+    """
+    props = schema.get("properties")
+    misplaced = props.get("required") if isinstance(props, dict) else None
+    if not (isinstance(misplaced, list) and misplaced
+            and all(isinstance(k, str) and k in props and k != "required" for k in misplaced)):
+        return schema, ()
+    fixed = dict(schema)
+    fixed["properties"] = {k: v for k, v in props.items() if k != "required"}
+    fixed["required"] = list(dict.fromkeys([*(schema.get("required") or []), *misplaced]))
+    note = (f"{key}: 'required' {misplaced} was written inside 'properties'; "
+            "read as the object's 'required'")
+    return fixed, (note,)
 
 
 def _meta_valid(schema: dict) -> bool:
@@ -338,106 +357,3 @@ def _meta_valid(schema: dict) -> bool:
         return jsonschema_rs.meta.is_valid(schema)
     except Exception:  # not a schema the Rust port knows: let Python judge
         return False
-
-
-def parse_serving(path: Path, body: str) -> ServingInfo:
-    """The `yaml edge-serving` block of an entry's body (empty `ServingInfo` if absent)."""
-    blocks = _FENCE.findall(body)
-    if not blocks:
-        return ServingInfo()
-    if len(blocks) > 1:
-        raise CatalogueError(path, "edge-serving", "appears more than once")
-    try:
-        data = yaml.load(blocks[0], Loader=_Loader) or {}
-    except yaml.YAMLError as exc:
-        raise CatalogueError(path, "edge-serving", f"is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CatalogueError(path, "edge-serving", "must be a YAML mapping")
-    unknown = sorted(set(data) - set(SERVING_FIELDS))
-    if unknown:
-        raise CatalogueError(path, f"edge-serving.{unknown[0]}",
-                             f"is not a known field (known: {', '.join(SERVING_FIELDS)})")
-
-    def text(key: str) -> str | None:
-        value = data.get(key)
-        if value is not None and not isinstance(value, str):
-            raise CatalogueError(path, f"edge-serving.{key}", f"must be a string, not {value!r}")
-        return value
-
-    family = text("family")
-    size = data.get("size_b")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int | float)):
-        raise CatalogueError(path, "edge-serving.size_b", f"must be a number, not {size!r}")
-    defaults = _family_defaults(path, family, size) if family else {}
-
-    prompt_format = text("prompt_format") or defaults.get("prompt_format")
-    if prompt_format is not None and prompt_format not in PROMPT_FORMATS:
-        raise CatalogueError(path, "edge-serving.prompt_format",
-                             f"{prompt_format!r} is not one of {', '.join(sorted(PROMPT_FORMATS))}")
-    context = data.get("context_length", defaults.get("context_length"))
-    if context is not None and (isinstance(context, bool) or not isinstance(context, int)
-                                or context <= 0):
-        raise CatalogueError(path, "edge-serving.context_length",
-                             f"must be a positive integer, not {context!r}")
-    repos = data.get("hf_repos")
-    if repos is None:
-        repos = defaults.get("hf_repos", {})
-    if not isinstance(repos, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in repos.items()
-    ):
-        raise CatalogueError(path, "edge-serving.hf_repos", "must map format names to repo ids")
-    gguf = data.get("gguf")
-    if gguf is None:
-        gguf = defaults.get("gguf")
-    if gguf is not None:
-        if not isinstance(gguf, dict) or not all(
-            isinstance(gguf.get(k), str) for k in ("repo", "file")
-        ):
-            raise CatalogueError(path, "edge-serving.gguf",
-                                 "must be a mapping with string 'repo' and 'file'")
-        gguf = GgufInfo(repo=gguf["repo"], file=gguf["file"])
-    return ServingInfo(
-        family=family,
-        size_b=size,
-        format=text("format"),
-        quantization=text("quantization"),
-        prompt_format=prompt_format,
-        context_length=context,
-        hf_repos=dict(repos),
-        gguf=gguf,
-    )
-
-
-@cache
-def load_family(name: str) -> dict[str, Any] | None:
-    """A shipped model family (`families/<name>.yaml`), or None."""
-    file = _FAMILIES / f"{name}.yaml"
-    if not file.is_file():
-        return None
-    return yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)
-
-
-def family_names() -> list[str]:
-    return sorted(p.stem for p in _FAMILIES.glob("*.yaml"))
-
-
-def _family_defaults(path: Path, family: str, size: float | None) -> dict[str, Any]:
-    data = load_family(family)
-    if data is None:
-        known = ", ".join(family_names())
-        raise CatalogueError(path, "edge-serving.family",
-                             f"{family!r} is not a known family (known: {known})")
-    out: dict[str, Any] = {k: data[k] for k in ("prompt_format", "context_length") if k in data}
-    if size is None:
-        return out
-    spec = data.get("sizes", {}).get(size)
-    if spec is None:
-        sizes = ", ".join(str(s) for s in data.get("sizes", {}))
-        raise CatalogueError(path, "edge-serving.size_b",
-                             f"{size!r} is not a size of {family} (sizes: {sizes})")
-    out["hf_repos"] = {fmt: item["repo"] for fmt, item in spec.items() if fmt != "ggmlv3"}
-    gguf = spec.get("ggufv2")
-    if gguf and "file" in gguf:
-        quant = data.get("default_gguf_quantization", "Q4_K_M")
-        out["gguf"] = {"repo": gguf["repo"], "file": gguf["file"].format(quantization=quant)}
-    return out

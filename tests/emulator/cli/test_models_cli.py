@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bindings.ai.catalogue import SHIPPED_DIR, load_catalogue
+from bindings.ai.catalogue import ENTRIES_DIR, load_catalogue
 from emulator.cli import main
 
 FP16 = "@cf/meta/llama-2-7b-chat-fp16"
@@ -42,20 +42,22 @@ def test_list_json_is_search_records(runner):
     assert {"id", "source", "name", "description", "task", "tags", "properties"} == set(records[0])
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (["--author", "thebloke"], [AWQ]),
-        (["--author", "META"], [FP16]),
-        (["--search", "fp16"], [FP16]),
-        (["--task", "text-generation"], [AWQ, FP16]),
-        (["--task", "Text Generation", "--search", "awq"], [AWQ]),
-        (["--search", "nothing like this"], []),
-    ],
-)
-def test_list_filters(runner, args, expected):
-    result = invoke(runner, "list", "--json", *args)
-    assert [r["name"] for r in json.loads(result.stdout)] == expected
+def names(runner, *args):
+    return [r["name"] for r in json.loads(invoke(runner, "list", "--json", *args).stdout)]
+
+
+def test_list_filters(runner):
+    thebloke = names(runner, "--author", "thebloke")
+    assert AWQ in thebloke and all(n.split("/")[1] == "thebloke" for n in thebloke)
+    meta = names(runner, "--author", "META")
+    assert FP16 in meta and AWQ not in meta and all(n.split("/")[1] == "meta" for n in meta)
+    assert names(runner, "--search", "fp16") == [FP16]
+    generation = names(runner, "--task", "text-generation")
+    assert len(generation) == 71 and "@cf/baai/bge-m3" not in generation
+    awq = names(runner, "--task", "Text Generation", "--search", "awq")
+    assert AWQ in awq and FP16 not in awq and len(awq) == 13
+    assert names(runner, "--task", "Text Embeddings", "--search", "awq") == []
+    assert names(runner, "--search", "nothing like this") == []
 
 
 def test_list_with_no_match_says_so(runner):
@@ -84,10 +86,19 @@ def test_show_schema_and_json(runner):
     assert schema == {"input": entry.input_schema, "output": entry.output_schema}
     record = json.loads(invoke(runner, "show", AWQ, "--json").stdout)
     assert record["name"] == AWQ
-    assert record["serving"]["prompt_format"] == entry.serving.prompt_format
+    assert record["serving"] == entry.serving.as_dict()
+    assert record["serving"]["hf_repo"] == "TheBloke/Llama-2-13B-chat-AWQ"
     assert record["schema"]["input"] == entry.input_schema
     both = runner.invoke(main, ["models", "show", AWQ, "--json", "--schema"])
     assert both.exit_code == 2
+
+
+def test_show_prints_the_serving_data(runner):
+    out = invoke(runner, "show", "@cf/meta/llama-3.1-8b-instruct-awq").stdout
+    assert "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4" in out
+    assert re.search(r"engines\s+vllm, tgi, llamacpp", out)
+    assert re.search(r"gpu memory\s+~4.8 GiB \(estimate\)", out)
+    assert "meta-llama/Llama-3.1-8B-Instruct / tokenizer_config.json" in out
 
 
 def test_show_unknown_model_suggests_names(runner):
@@ -97,7 +108,7 @@ def test_show_unknown_model_suggests_names(runner):
 
 
 def test_extra_catalogue_folders(runner, tmp_path):
-    text = (SHIPPED_DIR / "llama-2-7b-chat-fp16.md").read_text()
+    text = (ENTRIES_DIR / "llama-2-7b-chat-fp16.md").read_text()
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "mine.md").write_text(text.replace(FP16, "@cf/me/my-model"))

@@ -220,9 +220,9 @@ async def test_llama_switch_shares_one_model_per_process(project):
 
 
 async def test_user_catalogue_entries_from_edge_toml(project):
-    from bindings.ai.catalogue import SHIPPED_DIR
+    from bindings.ai.catalogue import ENTRIES_DIR
 
-    shipped = (SHIPPED_DIR / "llama-2-7b-chat-fp16.md").read_text()
+    shipped = (ENTRIES_DIR / "llama-2-7b-chat-fp16.md").read_text()
     (project / "models").mkdir()
     (project / "models" / "mine.md").write_text(
         shipped.replace('name: "@cf/meta/llama-2-7b-chat-fp16"', 'name: "@cf/me/my-model"')

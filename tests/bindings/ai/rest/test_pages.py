@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import markupsafe
 import pytest
 
 from bindings.ai.rest import create_app
@@ -62,7 +63,7 @@ async def test_index_lists_every_model(pages, service):
         assert page.count('data-testid="model-card"') == len(entries)
         for entry in entries:
             assert f'href="/models/{entry.name}"' in page
-            assert html.escape(entry.description) in page
+            assert str(markupsafe.escape(entry.description)) in page
             assert entry.task_name in page and entry.author in page
         assert 'data-testid="search"' in page
 

@@ -64,20 +64,29 @@ def page(browser):
 
 
 def test_index_lists_and_filters_models(page, server):
+    from bindings.ai.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
     page.goto(f"{server.url}/")
     cards = page.locator("[data-testid=model-card]")
-    assert cards.count() == 2
-    assert page.locator("[data-testid=model-card]:visible").count() == 2
-    page.fill("[data-testid=search]", "awq")
+    assert cards.count() == len(catalogue)
+    assert page.locator("[data-testid=model-card]:visible").count() == len(catalogue)
+    page.fill("[data-testid=search]", "llama-2-13b-chat-awq")
     visible = page.locator("[data-testid=model-card]:visible")
     assert visible.count() == 1
     assert CHAT_MODEL in visible.inner_text()
     page.fill("[data-testid=search]", "no such words")
     assert page.locator("[data-testid=model-card]:visible").count() == 0
     assert page.locator("#empty").is_visible()
-    page.fill("[data-testid=search]", "")
+    page.fill("[data-testid=search]", "llama-2-7b-chat")
     page.select_option("[data-testid=task-filter]", "Text Generation")
-    assert page.locator("[data-testid=model-card]:visible").count() == 2
+    assert page.locator("[data-testid=model-card]:visible").count() == 3  # fp16, int8, hf-lora
+    page.select_option("[data-testid=task-filter]", "Text Embeddings")
+    assert page.locator("[data-testid=model-card]:visible").count() == 0
+    page.fill("[data-testid=search]", "")
+    assert page.locator("[data-testid=model-card]:visible").count() == 8
+    page.select_option("[data-testid=task-filter]", "Text Generation")
+    page.fill("[data-testid=search]", "fp16")
     page.click(f"text={FP16_MODEL}")
     page.wait_for_url(f"**/models/{FP16_MODEL}")
     assert page.locator("[data-testid=model-title]").inner_text().startswith("llama-2-7b-chat-fp16")

@@ -1,4 +1,4 @@
-"""The catalogue: shipped seed entries, serving blocks, user overrides, errors, search."""
+"""The catalogue: records, seeds over records, user overrides, errors, search."""
 
 from __future__ import annotations
 
@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bindings.ai.catalogue import SHIPPED_DIR, Catalogue, CatalogueError, load_catalogue
-from bindings.ai.catalogue.entry import load_family, split_frontmatter
+from bindings.ai.catalogue import (
+    ENTRIES_DIR,
+    RECORDS_DIR,
+    Catalogue,
+    CatalogueError,
+    load_catalogue,
+)
+from bindings.ai.catalogue.markdown import split_frontmatter
+from bindings.ai.catalogue.records import read_index
+from bindings.ai.catalogue.serving import load_family
 from bindings.ai.errors import AiError
 
 AWQ = "@hf/thebloke/llama-2-13b-chat-awq"
@@ -36,15 +44,70 @@ def write_entry(folder: Path, filename: str, name: str, *, extra: str = "",
 
 
 # -- shipped entries ----------------------------------------------------------------------
-def test_ships_both_seed_models():
-    catalogue = load_catalogue()
-    assert catalogue.names() == [AWQ, FP16]
-    awq = catalogue.get(AWQ)
+CATALOGUE = load_catalogue()
+SEED_NAMES = [AWQ, FP16]
+
+
+def test_ships_every_record_once_and_both_seeds():
+    rows = read_index(RECORDS_DIR)
+    assert len(rows) == 112
+    names = {row.name for row in rows}
+    assert set(CATALOGUE.names()) == names and len(CATALOGUE) == len(names) == 111
+    assert [p.name for p in CATALOGUE.shadowed] == ["qwen.json"]
+    awq = CATALOGUE.get(AWQ)
     assert awq.id == "85c5a3c6-24b0-45e7-b23a-023182578822" and awq.source == 2
     assert awq.task_name == "Text Generation" and awq.author == "thebloke"
-    assert catalogue.get(FP16).author == "meta"
-    assert awq.input_schema["oneOf"][0]["properties"]["prompt"]["maxLength"] == 4096
+    assert CATALOGUE.get(FP16).author == "meta"
     assert awq.output_schema["oneOf"][1]["contentType"] == "text/event-stream"
+
+
+def test_seeds_override_the_records_of_their_names():
+    for name, file in ((AWQ, "llama-2-13b-chat-awq"), (FP16, "llama-2-7b-chat-fp16")):
+        entry = CATALOGUE.get(name)
+        assert entry.path == ENTRIES_DIR / f"{file}.md"
+        assert entry.overrides == RECORDS_DIR / f"{file}.json"
+    # the seed's schema, not the record's newer one (4096 there, 131072 in the record)
+    awq = CATALOGUE.get(AWQ).input_schema["oneOf"][0]["properties"]["prompt"]
+    record = json.loads((RECORDS_DIR / "llama-2-13b-chat-awq.json").read_text())
+    assert awq["maxLength"] == 4096
+    assert record["schema"]["input"]["oneOf"][0]["properties"]["prompt"]["maxLength"] == 131072
+
+
+def test_a_user_entry_overrides_a_record(tmp_path):
+    name = "@cf/meta/llama-3.1-8b-instruct"
+    write_entry(tmp_path, "mine.md", name)
+    entry = load_catalogue([tmp_path]).get(name)
+    assert entry.description == f"user model {name}"
+    assert entry.overrides == RECORDS_DIR / "llama-3.1-8b-instruct.json"
+    # no serving block of its own: the shipped family data for the name still applies
+    assert entry.serving.hf_repo == "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def test_a_user_record_adds_a_model_and_is_checked_when_loaded(tmp_path):
+    record = json.loads((RECORDS_DIR / "llama-3.1-8b-instruct.json").read_text())
+    record["name"] = "@cf/me/my-llama"
+    (tmp_path / "my-llama.json").write_text(json.dumps(record))
+    catalogue = load_catalogue([tmp_path])
+    assert catalogue.get("@cf/me/my-llama").input_schema == record["schema"]["input"]
+    record["schema"]["input"] = {"type": 5}
+    (tmp_path / "my-llama.json").write_text(json.dumps(record))
+    with pytest.raises(CatalogueError, match=r"my-llama\.json: schema\.input is not a valid"):
+        load_catalogue([tmp_path])
+
+
+def test_records_are_indexed_without_being_parsed(monkeypatch):
+    from bindings.ai.catalogue import records
+
+    parsed = []
+    real = records.load_record
+    monkeypatch.setattr(records, "load_record", lambda path, text=None: parsed.append(path)
+                        or real(path, text))
+    catalogue = load_catalogue()
+    assert parsed == []
+    assert catalogue.matching(task="Text Embeddings", author="baai")
+    assert parsed == []  # name, task and author come from the index
+    assert catalogue.get("@cf/baai/bge-m3").description.startswith("Multi-Functionality")
+    assert [p.name for p in parsed] == ["bge-m3.json"]
 
 
 @pytest.mark.parametrize(("filename", "seed"), [
@@ -52,23 +115,22 @@ def test_ships_both_seed_models():
     ("llama-2-7b-chat-fp16.md", "004_4a57c0171e53249e.txt"),
 ])
 def test_cloudflare_part_is_byte_for_byte_the_seed(filename, seed):
-    shipped = (SHIPPED_DIR / filename).read_bytes()
+    shipped = (ENTRIES_DIR / filename).read_bytes()
     if not (SEEDS / seed).exists():
         pytest.skip("seed documents not on this machine")
     assert shipped.startswith((SEEDS / seed).read_bytes())
 
 
 def test_serving_block_is_separate_from_the_frontmatter():
-    for entry in load_catalogue():
+    for entry in map(CATALOGUE.get, SEED_NAMES):
         head, body = split_frontmatter(entry.path, entry.path.read_text())
         assert "edge" not in yaml.safe_load(head)
         assert "```yaml edge-serving" in body
-        assert set(entry.frontmatter) == set(yaml.safe_load(head))
+        assert set(entry.published.document) == set(yaml.safe_load(head))
 
 
 def test_serving_data_of_the_seed_models():
-    catalogue = load_catalogue()
-    awq, fp16 = catalogue.get(AWQ).serving, catalogue.get(FP16).serving
+    awq, fp16 = CATALOGUE.get(AWQ).serving, CATALOGUE.get(FP16).serving
     assert (awq.format, awq.quantization, awq.hf_repo) == ("awq", "awq",
                                                            "TheBloke/Llama-2-13B-chat-AWQ")
     assert (fp16.quantization, fp16.hf_repo) == ("fp16", "meta-llama/Llama-2-7b-chat-hf")
@@ -82,7 +144,7 @@ def test_serving_data_of_the_seed_models():
 
 def test_shipped_entries_agree_with_the_family_table():
     family = load_family("llama-2-chat")
-    for entry in load_catalogue():
+    for entry in map(CATALOGUE.get, SEED_NAMES):
         spec = family["sizes"][entry.serving.size_b]
         assert entry.serving.hf_repos == {f: s["repo"] for f, s in spec.items() if f != "ggmlv3"}
 
@@ -105,7 +167,7 @@ def test_entry_without_serving_block_has_empty_serving(tmp_path):
 # -- lookups and overrides ----------------------------------------------------------------
 def test_unknown_model_is_5007():
     with pytest.raises(AiError) as info:
-        load_catalogue().get("@cf/meta/nope")
+        CATALOGUE.get("@cf/meta/nope")
     assert info.value.code == 5007 and info.value.status == 400
     assert str(info.value) == "5007: No such model @cf/meta/nope or task"
 
@@ -114,10 +176,11 @@ def test_user_folder_adds_and_overrides(tmp_path):
     write_entry(tmp_path, "mine.md", "@cf/me/mine")
     override = write_entry(tmp_path, "awq.md", AWQ)
     catalogue = load_catalogue([tmp_path])
-    assert catalogue.names() == [AWQ, FP16, "@cf/me/mine"]  # overrides keep their place
+    names = catalogue.names()
+    assert names[-1] == "@cf/me/mine" and names.index(AWQ) == CATALOGUE.names().index(AWQ)
     replaced = catalogue.get(AWQ)
     assert replaced.path == override and replaced.description == f"user model {AWQ}"
-    assert replaced.overrides == SHIPPED_DIR / "llama-2-13b-chat-awq.md"
+    assert replaced.overrides == ENTRIES_DIR / "llama-2-13b-chat-awq.md"
     assert catalogue.get("@cf/me/mine").overrides is None
 
 
@@ -152,115 +215,64 @@ def test_json_schema_may_be_written_as_yaml(tmp_path):
     assert entry.id and entry.id == load_catalogue([tmp_path]).get("@cf/me/y").id
 
 
-# -- malformed entries: the error names the file and the field -----------------------------
-GOOD_FRONT = "model:\n  name: '@cf/me/bad'\njson_schema:\n  input: '{\"type\": \"object\"}'\n"
-MALFORMED = [
-    ("no frontmatter here\n", "frontmatter missing"),
-    ("---\nmodel: {}\n", "frontmatter is not closed"),
-    ("---\nmodel: [\n---\n", "frontmatter is not valid YAML"),
-    ("---\n- a\n---\n", "frontmatter is not a YAML mapping"),
-    ("---\njson_schema: {input: '{}'}\n---\n", "model missing"),
-    ("---\nmodel: {description: x}\njson_schema: {input: '{}'}\n---\n", "model.name missing"),
-    ("---\nmodel: {name: 5}\njson_schema: {input: '{}'}\n---\n", "model.name must be a string"),
-    ("---\nmodel: {name: a, source: x}\njson_schema: {input: '{}'}\n---\n",
-     "model.source must be an integer"),
-    ("---\nmodel: {name: a, tags: x}\njson_schema: {input: '{}'}\n---\n",
-     "model.tags must be a list of strings"),
-    ("---\nmodel: {name: a, properties: [1]}\njson_schema: {input: '{}'}\n---\n",
-     "model.properties must be a list"),
-    ("---\nmodel: {name: a}\n---\n", "json_schema missing"),
-    ("---\nmodel: {name: a}\njson_schema: {output: '{}'}\n---\n", "json_schema.input missing"),
-    ("---\nmodel: {name: a}\njson_schema: {input: '{nope'}\n---\n",
-     "json_schema.input is not valid JSON: Expecting property name"),
-    ("---\nmodel: {name: a}\njson_schema: {input: '[1]'}\n---\n",
-     "json_schema.input must be a JSON object"),
-    ("---\nmodel: {name: a}\njson_schema: {input: '{\"type\": 5}'}\n---\n",
-     "json_schema.input is not a valid JSON Schema at '/type'"),
-    ("---\nmodel: {name: a}\njson_schema: {input: '{}', output: '{\"minLength\": -1}'}\n---\n",
-     "json_schema.output is not a valid JSON Schema"),
-    ("---\n" + GOOD_FRONT + "---\n```yaml edge-serving\npromt_format: llama2\n```\n",
-     "edge-serving.promt_format is not a known field"),
-    ("---\n" + GOOD_FRONT + "---\n```yaml edge-serving\nprompt_format: vicuna\n```\n",
-     "edge-serving.prompt_format 'vicuna' is not one of"),
-    ("---\n" + GOOD_FRONT + "---\n```yaml edge-serving\ncontext_length: -4\n```\n",
-     "edge-serving.context_length must be a positive integer"),
-    ("---\n" + GOOD_FRONT + "---\n```yaml edge-serving\nfamily: gpt-9\n```\n",
-     "edge-serving.family 'gpt-9' is not a known family (known: llama-2-chat)"),
-    ("---\n" + GOOD_FRONT + "---\n```yaml edge-serving\nfamily: llama-2-chat\nsize_b: 8\n```\n",
-     "edge-serving.size_b 8 is not a size of llama-2-chat (sizes: 7, 13, 70)"),
-    ("---\n" + GOOD_FRONT + "---\n```yaml edge-serving\ngguf: {repo: r}\n```\n",
-     "edge-serving.gguf must be a mapping with string 'repo' and 'file'"),
-    ("---\n" + GOOD_FRONT + "---\n```yaml edge-serving\nhf_repos: [a]\n```\n",
-     "edge-serving.hf_repos must map format names"),
-    ("---\n" + GOOD_FRONT + "---\n```yaml edge-serving\n: [\n```\n",
-     "edge-serving is not valid YAML"),
-]
-
-
-@pytest.mark.parametrize(("text", "message"), MALFORMED)
-def test_malformed_entry_names_file_and_field(tmp_path, text, message):
-    path = tmp_path / "bad-entry.md"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(CatalogueError) as info:
-        load_catalogue([tmp_path])
-    assert str(info.value).startswith(f"{path}: ")
-    assert message in str(info.value)
-    assert info.value.path == path
-
-
 # -- search (GET /accounts/{id}/ai/models/search) ------------------------------------------
 RECORD_KEYS = {"id", "source", "name", "description", "task", "tags", "properties"}
 
 
 def test_search_records_have_cloudflares_shape():
-    records = load_catalogue().search()
-    assert [r["name"] for r in records] == [AWQ, FP16]
+    records = CATALOGUE.search(per_page=1000)
+    assert [r["name"] for r in records] == CATALOGUE.names()
     for record in records:
         assert set(record) == RECORD_KEYS
         assert set(record["task"]) == {"id", "name", "description"}
         assert all(set(p) == {"property_id", "value"} for p in record["properties"])
-    fp16 = records[1]
+    fp16 = next(r for r in records if r["name"] == FP16)
     assert fp16["properties"][0] == {"property_id": "beta", "value": "false"}
 
 
 def test_search_filters():
-    catalogue = load_catalogue()
-    assert [r["name"] for r in catalogue.search(search="AWQ")] == [AWQ]
-    assert [r["name"] for r in catalogue.search(search="full precision")] == [FP16]
-    assert len(catalogue.search(task="text generation")) == 2
-    assert len(catalogue.search(task="text-generation")) == 2
-    assert catalogue.search(task="Translation") == []
-    assert [r["name"] for r in catalogue.search(author="TheBloke")] == [AWQ]
-    assert [r["name"] for r in catalogue.search(source=1)] == [FP16]
+    def names(**params):
+        return [r["name"] for r in CATALOGUE.search(per_page=1000, **params)]
+
+    assert names(search="llama-2-13b-chat-awq") == [AWQ]
+    assert names(search="full precision (fp16)") == [FP16]
+    assert len(names(task="text generation")) == len(names(task="text-generation")) == 71
+    assert len(names(task="Text Embeddings")) == 8
+    assert names(task="Translation") == ["@cf/ai4bharat/indictrans2-en-indic-1B",
+                                          "@cf/meta/m2m100-1.2b"]
+    assert AWQ in names(author="TheBloke")
+    assert all("/thebloke/" in n for n in names(author="thebloke"))
+    assert FP16 in names(source=1) and AWQ in names(source=2) and FP16 not in names(source=2)
 
 
 def test_search_hides_experimental(tmp_path):
     path = write_entry(tmp_path, "e.md", "@cf/me/exp")
     path.write_text(path.read_text().replace("property_id: beta", "property_id: experimental"))
     catalogue = load_catalogue([tmp_path])
-    assert "@cf/me/exp" in [r["name"] for r in catalogue.search()]
-    assert "@cf/me/exp" not in [r["name"] for r in catalogue.search(hide_experimental=True)]
+    assert "@cf/me/exp" in [r["name"] for r in catalogue.search(search="exp")]
+    assert "@cf/me/exp" not in [r["name"] for r in catalogue.search(hide_experimental=True,
+                                                                        per_page=1000)]
 
 
 def test_search_pagination():
-    catalogue = load_catalogue()
-    assert [r["name"] for r in catalogue.search(page=1, per_page=1)] == [AWQ]
-    assert [r["name"] for r in catalogue.search(page=2, per_page=1)] == [FP16]
-    assert catalogue.search(page=3, per_page=1) == []
-    page = catalogue.search_page(page=2, per_page=1)
-    assert page.result_info() == {"page": 2, "per_page": 1, "count": 1, "total_count": 2}
+    first, second = CATALOGUE.names()[:2]
+    assert [r["name"] for r in CATALOGUE.search(page=1, per_page=1)] == [first]
+    assert [r["name"] for r in CATALOGUE.search(page=2, per_page=1)] == [second]
+    assert CATALOGUE.search(page=4, per_page=50) == []
+    page = CATALOGUE.search_page(page=3, per_page=50)
+    assert page.result_info() == {"page": 3, "per_page": 50, "count": 11, "total_count": 111}
+    assert len(CATALOGUE.search()) == 50  # Cloudflare's default page size
     with pytest.raises(ValueError):
-        catalogue.search(page=0)
+        CATALOGUE.search(page=0)
 
 
 def test_records_are_copies():
-    catalogue = load_catalogue()
-    catalogue.search()[0]["tags"].append("mutated")
-    assert "mutated" not in catalogue.get(AWQ).tags
+    CATALOGUE.search(search="llama-2-13b-chat-awq")[0]["tags"].append("mutated")
+    assert "mutated" not in CATALOGUE.get(AWQ).tags
 
 
 def test_catalogue_container_protocol():
-    catalogue = Catalogue(load_catalogue().entries())
+    catalogue = Catalogue(map(CATALOGUE.get, SEED_NAMES))
     assert len(catalogue) == 2 and AWQ in catalogue and "x" not in catalogue
     assert [e.name for e in catalogue] == [AWQ, FP16]
 
