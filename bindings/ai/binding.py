@@ -21,7 +21,7 @@ from typing import Any
 
 from bindings.ai.binary import AiBinary
 from bindings.ai.errors import AiError
-from bindings.ai.service import AiService
+from bindings.ai.service import AiService, grouped
 from bindings.ai.streaming import AiStream
 from bindings.contract import BindingHost, BindingKind, BindingSpec, SideApp
 from emulator.sdk.attrdict import AttrDict, unwrap
@@ -112,7 +112,7 @@ KIND = BindingKind(
     "AI",
     shape="table",
     build=build,
-    describe=lambda ai: ai.service.describe(),
+    describe=lambda ai: grouped(ai.service.describe()),
     startup=lambda ai: ai.service.startup(),
     side_app=_side_app,
 )

@@ -317,6 +317,25 @@ class JinjaFormat(_Format):
         return text
 
 
+class ServedTemplate(_Format):
+    """The served weights' own template, applied by the engine's backend (a chat endpoint):
+    the messages go as they are. `fallback` renders the prompt for a backend that turns
+    out to have no template (and for token counts); without one the prompt is empty."""
+
+    name = "served"
+
+    def __init__(self, fallback: _Format | None = None) -> None:
+        self.fallback = fallback
+        self.stop = fallback.stop if fallback is not None else ()
+
+    def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        if self.fallback is not None:
+            return self.fallback.render(messages)
+        for index, message in enumerate(messages):
+            _content(message, index)  # the same 5006 errors as every other format
+        return ""
+
+
 def get_format(name: str, *, leading_bos: bool = False) -> _Format:
     """The named built-in format; `ValueError` listing the known names otherwise."""
     key = name.strip().lower()

@@ -52,6 +52,9 @@ SEARCH_PARAMS = ("search", "task", "author", "page", "per_page", "source", "hide
 
 HEALTH_TIMEOUT = 10.0
 
+#: `grouped()` lists the models sharing a banner text one by one up to this many.
+GROUP_AFTER = 3
+
 
 class AiService:
     """See the module docstring. Engines are created lazily, one per route key, shared."""
@@ -99,7 +102,7 @@ class AiService:
         self.routes = table
         self._resolved.clear()
         self._started = False
-        log.info("AI routes changed: %s", "; ".join(map(str, self.describe())))
+        log.info("AI routes changed: %s", "; ".join(grouped(self.describe())))
         return True
 
     def set_engine(self, model: str, engine: Engine) -> Route:
@@ -341,6 +344,24 @@ class ServedModel:
 
     def __str__(self) -> str:
         return f"{self.model} → {self.text}"
+
+
+def grouped(rows: list[ServedModel]) -> list[str]:
+    """Banner lines: the models sharing what serves them fold into `<n> models → <text>`
+    past `GROUP_AFTER` (models not served, from two), so ~110 models on the default
+    route take one line each per engine and per reason, not 110."""
+    by_text: dict[str, list[ServedModel]] = {}
+    for row in rows:
+        # a reason that names its model ("X is a Text-to-Speech model") is shared as "each"
+        by_text.setdefault(row.text.replace(row.model, "each"), []).append(row)
+    lines = []
+    for text, same in by_text.items():
+        # models not served share their reason from two on; served ones past GROUP_AFTER
+        if len(same) > (GROUP_AFTER if same[0].label is not None else 1):
+            lines.append(f"{len(same)} models → {text}")
+        else:
+            lines.extend(str(row) for row in same)
+    return lines
 
 
 def _as_label(value: Any) -> EngineLabel:

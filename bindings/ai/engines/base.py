@@ -7,6 +7,10 @@ Engines know nothing of Cloudflare (no schemas, no SSE, no error envelopes beyon
   catalogue model when the engine knows it (the GGUF's own Jinja template for the
   stand-in model), or `None` when it cannot know (an HTTP backend): the binding then uses
   the route's override or the catalogue entry's serving block (Llama-2-chat).
+- `applies_chat_template` (optional, default False): the backend applies the served
+  weights' own template to messages itself (a chat endpoint). The binding then sends
+  requests with `chat=True`: `messages` is what counts, `prompt` only a fallback
+  rendering (empty when the catalogue has no format for the model).
 - `generate(request)` is an async iterator of text chunks (`str`, each whole UTF-8
   characters) followed by exactly one `Usage`. Closing the iterator early (`aclose()`,
   which happens when the HTTP client goes away) must stop the generation upstream.
@@ -76,6 +80,8 @@ class GenerationRequest:
     presence_penalty: float | None = None
     stop: list[str] = field(default_factory=list)
     lora: str | None = None
+    #: send `messages` to the backend's chat endpoint (its template); see the module docstring.
+    chat: bool = False
 
 
 @dataclass

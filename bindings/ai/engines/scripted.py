@@ -66,6 +66,8 @@ class ScriptedEngine:
 
     name = "scripted"
     capabilities = CAPABILITIES
+    #: it takes the messages as they are, as a chat endpoint would (no template needed).
+    applies_chat_template = True
 
     def __init__(
         self,
@@ -104,7 +106,8 @@ class ScriptedEngine:
         return EngineLabel("scripted", detail=f"{self.mode}{extra}")
 
     def prompt_format(self, model: str) -> PromptFormat | None:
-        # Not a model: the catalogue's template is what a real one would get.
+        # Not a model: the catalogue's template is what a real one would get, or (without
+        # one) the messages as they are, as a real backend's chat endpoint would.
         return None
 
     def reply_for(self, request: GenerationRequest) -> str:
@@ -148,7 +151,10 @@ class ScriptedEngine:
             if self.delay:
                 await asyncio.sleep(self.delay)
             yield token
-        yield Usage(prompt_tokens=len(tokenize(request.prompt)), completion_tokens=len(tokens))
+        prompt = request.prompt or "\n".join(
+            str(m.get("content") or "") for m in request.messages or ()
+        )
+        yield Usage(prompt_tokens=len(tokenize(prompt)), completion_tokens=len(tokens))
 
     async def health(self) -> Health:
         return Health(ok=True, detail=f"scripted ({self.mode})")

@@ -7,8 +7,14 @@ Which chat template turns `messages` into prompt text (the first that applies):
    formatting"). `raw` with `messages` joins the contents with the `none` format.
 2. the route's `prompt_format` (`llama2`, `chatml`, `none`, or `gguf`: the engine's own);
 3. the engine's `prompt_format(model)`: the template of the weights it actually serves
-   (the stand-in GGUF's own Jinja template);
-4. the catalogue entry's `serving.prompt_format` (Llama-2-chat for the Llama-2 family).
+   (the GGUF's own Jinja template, the stand-in's included);
+4. a format the catalogue pins: `serving.prompt_format` of an entry whose weights have
+   no template of their own to prefer (`serving.chat_template` unset: Meta's exact
+   Llama-2-chat format for the Llama-2 family and the seeds);
+5. the served weights' own template, applied by the backend (`engine.applies_chat_template`:
+   vLLM's and TGI's chat endpoints), with the catalogue's `serving.prompt_format` as
+   the fallback rendering (`chat_templates.ServedTemplate`; the request has `chat=True`);
+6. the catalogue's `serving.prompt_format`.
 
 A bare `prompt` is one user turn. Sampling keys absent from the inputs stay `None`
 (the engine's default applies); `max_tokens` is 256 unless given. `stop` gets the
@@ -51,7 +57,7 @@ QUESTION = "What is the origin of the phrase Hello, World"
 
 
 def choose_prompt_format(route: Route, engine: Engine, entry: Any) -> PromptFormat:
-    """The chat template for `entry` served by `engine` on `route` (steps 2-4 above)."""
+    """The chat template for `entry` served by `engine` on `route` (steps 2-6 above)."""
     from bindings.ai.chat_templates import get_format
 
     model = entry.name
@@ -73,6 +79,11 @@ def choose_prompt_format(route: Route, engine: Engine, entry: Any) -> PromptForm
         return own
     serving = getattr(entry, "serving", None)
     name = getattr(serving, "prompt_format", None)
+    pinned = name and getattr(serving, "chat_template", None) is None
+    if not pinned and getattr(engine, "applies_chat_template", False):
+        from bindings.ai.chat_templates import ServedTemplate
+
+        return ServedTemplate(get_format(name) if name else None)
     if not name:
         raise internal(
             f"no chat template known for {model}: set serving.prompt_format in its catalogue "
@@ -118,6 +129,7 @@ def build_request(
         prompt=prompt,
         messages=messages,
         raw=raw,
+        chat=messages is not None and getattr(prompt_format, "name", None) == "served",
         stream=bool(inputs.get("stream", False)),
         max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else int(max_tokens),
         # The template's end-of-turn markers stop text-completion backends at the turn's end.

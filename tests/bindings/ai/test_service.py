@@ -9,7 +9,7 @@ from bindings.ai.engines.base import GenerationRequest, Health
 from bindings.ai.engines.scripted import ScriptedEngine
 from bindings.ai.errors import AiError
 from bindings.ai.routing import Route, RouteError, RouteTable, parse_routes
-from bindings.ai.service import AiService
+from bindings.ai.service import AiService, grouped
 from bindings.ai.streaming import AiStream
 from emulator.local_settings import load_local_settings
 
@@ -205,10 +205,16 @@ async def test_engines_own_template_wins_over_the_catalogue():
 
 def test_describe_names_each_models_engine():
     service = service_with("*=scripted:echo")
-    assert [str(line) for line in service.describe()] == [
-        f"{name} → scripted: echo" for name in CATALOGUE.names()
-    ]
+    text = [e.name for e in CATALOGUE if e.task_name == "Text Generation"]
+    served = [str(row) for row in service.describe() if row.task == "Text Generation"]
+    assert served == [f"{name} → scripted: echo" for name in text]
     assert f"{AWQ} → scripted: echo" in map(str, service.describe())
+    service.set_engine(AWQ, ScriptedEngine(text="hi"))
+    banner = grouped(service.describe())
+    assert banner[0] == f"{len(text) - 1} models → scripted: echo"
+    assert f"{AWQ} → scripted: fixed text" in banner
+    # one line per distinct reason a task is not served, not one per model
+    assert len(banner) <= 2 + len({e.task_name for e in CATALOGUE}) * 3
 
 
 async def test_startup_rejects_routes_to_unknown_models_and_engines():
@@ -256,10 +262,11 @@ async def test_close_closes_engines(service, engine):
 
 
 async def test_models_lists_the_catalogue_in_search_shape(service):
-    records = await service.models()
+    records = await service.models({"per_page": 1000})
     assert {r["name"] for r in records} == set(CATALOGUE.names()) >= {AWQ, FP16}
+    assert len(await service.models()) == 50  # Cloudflare's default page
     assert set(records[0]) >= {"id", "source", "name", "description", "task", "tags", "properties"}
-    assert records[0].task.name == "Text Generation"
+    assert records[CATALOGUE.names().index(AWQ)].task.name == "Text Generation"
     by_thebloke = await service.models({"author": "thebloke"})
     assert AWQ in [r.name for r in by_thebloke] and FP16 not in [r.name for r in by_thebloke]
     assert len(await service.models({"per_page": 1, "page": 2})) == 1

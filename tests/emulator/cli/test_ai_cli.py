@@ -140,11 +140,14 @@ def test_status_lists_engines_and_health(runner):
     assert result.exit_code == 0
     from bindings.ai.catalogue import load_catalogue
 
-    names = load_catalogue().names()
-    assert result.stdout.splitlines() == [
-        *(f"{name} → scripted: fixed text" for name in names),
-        "ok   *=scripted:text=hi: scripted (fixed text)",
-    ]
+    entries = load_catalogue().entries()
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(entries) + 1
+    assert lines[-1] == "ok   *=scripted:text=hi: scripted (fixed text)"
+    for entry, line in zip(entries, lines, strict=False):
+        served = entry.task_name == "Text Generation"
+        assert line.startswith(f"{entry.name} → " + ("scripted: fixed text" if served
+                                                      else "not served: "))
     assert f"{AWQ} → scripted: fixed text" in result.stdout
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bindings.ai.catalogue import load_catalogue, parse_entry
+from bindings.ai.catalogue import load_catalogue, parse_markdown
 
 AWQ = "@hf/thebloke/llama-2-13b-chat-awq"
 
@@ -19,7 +19,7 @@ def entry_with(tmp_path: Path, input_schema: dict, output_schema: dict | None = 
         "---\nmodel:\n  name: '@cf/me/m'\n  task: {name: Toy}\njson_schema:\n"
         f"  input: '{json.dumps(input_schema)}'\n  output: '{output}'\n---\n"
     )
-    return parse_entry(file)
+    return parse_markdown(file)
 
 
 def test_the_seed_answers_its_schema_questions():

@@ -23,7 +23,8 @@ class OwnFormatEngine(ScriptedEngine):
 
 
 def entry(prompt_format="llama2"):
-    return SimpleNamespace(name=MODEL, serving=SimpleNamespace(prompt_format=prompt_format))
+    return SimpleNamespace(name=MODEL, serving=SimpleNamespace(prompt_format=prompt_format,
+                                                               chat_template=None))
 
 
 def test_bare_prompt_is_one_user_turn():
@@ -107,10 +108,51 @@ def test_format_choice_route_then_engine_then_catalogue():
     [
         (Route(MODEL, "scripted", prompt_format="gguf"), "llama2", "no template of its own"),
         (Route(MODEL, "scripted", prompt_format="klingon"), "llama2", "klingon"),
-        (Route(MODEL, "scripted"), None, "no chat template known"),
+        (Route(MODEL, "plain"), None, "no chat template known"),
     ],
 )
 def test_format_choice_errors_are_clear(route, serving_format, fragment):
+    engine = ScriptedEngine() if route.engine == "scripted" else PlainEngine()
     with pytest.raises(AiError) as info:
-        choose_prompt_format(route, ScriptedEngine(), entry(serving_format))
+        choose_prompt_format(route, engine, entry(serving_format))
     assert fragment in str(info.value)
+
+
+class PlainEngine:
+    name = "plain"
+
+    def prompt_format(self, model):
+        return None
+
+
+def served_entry(prompt_format=None):
+    return SimpleNamespace(name=MODEL, serving=SimpleNamespace(
+        prompt_format=prompt_format, chat_template=SimpleNamespace(repo="r", file="f")))
+
+
+def test_a_backend_with_its_own_template_gets_the_messages_with_a_fallback_prompt():
+    engine = ScriptedEngine()  # applies_chat_template, like a chat endpoint
+    messages = [{"role": "user", "content": " Hi "}]
+    served = choose_prompt_format(Route(MODEL, "x"), engine, served_entry("llama2"))
+    request = build_request(MODEL, {"messages": messages}, served)
+    assert request.chat and request.messages == messages
+    assert request.prompt == LLAMA2.render(messages) and "</s>" in request.stop
+    bare = choose_prompt_format(Route(MODEL, "x"), engine, served_entry(None))
+    request = build_request(MODEL, {"prompt": "Hi"}, bare)
+    assert request.chat and request.prompt == "" and request.messages[-1]["content"] == "Hi"
+    with pytest.raises(AiError) as info:
+        build_request(MODEL, {"messages": [{"content": "no role"}]}, bare)
+    assert info.value.code == 5006
+
+
+def test_a_pinned_format_wins_over_the_backends_template():
+    pinned = SimpleNamespace(name=MODEL, serving=SimpleNamespace(prompt_format="llama2",
+                                                                 chat_template=None))
+    fmt = choose_prompt_format(Route(MODEL, "x"), ScriptedEngine(), pinned)
+    assert fmt.name == LLAMA2.name
+    assert not build_request(MODEL, {"prompt": "Hi"}, fmt).chat
+    # and a route's format wins over the backend's template
+    forced = choose_prompt_format(Route(MODEL, "x", prompt_format="chatml"), ScriptedEngine(),
+                                  served_entry("llama2"))
+    assert forced.name == "chatml"
+    assert not build_request(MODEL, {"prompt": "Hi"}, forced).chat
