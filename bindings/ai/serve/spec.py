@@ -21,17 +21,6 @@ TASK_SERVERS: dict[str, tuple[str, ...]] = {
     "Text Embeddings": ("tei", "vllm"),
 }
 
-#: bytes per parameter by quantization (weights only); unknown ones count as 16-bit.
-BYTES_PER_PARAM: dict[str, float] = {
-    "fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0,
-    "awq": 0.5, "gptq": 0.5, "int4": 0.5,
-}
-
-#: weights x this = the memory a server needs before its KV cache (activations, CUDA
-#: context, graphs): the rule of thumb vLLM's and TGI's sizing guides use.
-OVERHEAD = 1.2
-
-
 class ServeError(Exception):
     """A model or request `edge ai serve` cannot act on; `str()` says what to do."""
 
@@ -77,24 +66,16 @@ def serve_spec(entry: Any) -> ServeSpec:
             "`context_length`; see bindings/ai/catalogue/README.md"
         )
     quantization = (serving.quantization or "").lower() or None
-    listed = tuple(getattr(serving, "engines", ()) or ())
-    servers = tuple(s for s in listed or TASK_SERVERS.get(task, ()) if s in SERVERS)
-    memory = getattr(serving, "gpu_memory_gib", None)
+    servers = tuple(s for s in serving.engines or TASK_SERVERS.get(task, ()) if s in SERVERS)
     return ServeSpec(
         model=entry.name,
         task=task,
         hf_repo=repo,
         quantization=quantization,
-        dtype=getattr(serving, "dtype", None),
+        dtype=serving.dtype,
         context_length=serving.context_length,
-        gpu_memory_gib=memory if memory is not None else _memory_gib(serving.size_b,
-                                                                     quantization),
+        # given in the data, else the catalogue's estimate (catalogue.serving)
+        gpu_memory_gib=serving.gpu_memory_gib,
         servers=servers,
     )
 
-
-def _memory_gib(size_b: float | None, quantization: str | None) -> float | None:
-    if not size_b:
-        return None
-    per_param = BYTES_PER_PARAM.get(quantization or "fp16", 2.0)
-    return round(size_b * 1e9 * per_param * OVERHEAD / 2**30, 1)

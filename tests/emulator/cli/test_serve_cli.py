@@ -46,7 +46,8 @@ def test_dry_run_prints_the_exact_commands_and_the_route(host, monkeypatch):
     assert run.startswith('HF_TOKEN="$MY_TOKEN" docker run -d --name edge-ai-hf-thebloke-')
     assert "--gpus device=0" in run or "--gpus '\"device=0\"'" in run
     assert run.endswith("docker.io/vllm/vllm-openai:v0.34.0 --model "
-                        "TheBloke/Llama-2-13B-chat-AWQ --quantization awq --max-model-len 4096")
+                        "TheBloke/Llama-2-13B-chat-AWQ --quantization awq --dtype float16 "
+                        "--max-model-len 4096")
     assert "-e HF_TOKEN " in run and "-p 127.0.0.1:8100:8000" in run
     assert "hf_never_printed" not in result.output
     assert f'#   [ai.routes."{AWQ}"]' in lines and '#   engine = "vllm"' in lines
