@@ -501,7 +501,18 @@ Math = SimpleNamespace(
     PI=math.pi, E=math.e,
 )
 
-crypto = SimpleNamespace(randomUUID=lambda: str(uuid.uuid4()))
+class _Crypto:
+    """`crypto`: only `randomUUID` (buffers here are read-only; no SubtleCrypto)."""
+
+    @staticmethod
+    def randomUUID() -> str:
+        return str(uuid.uuid4())
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotEmulatedName(f"crypto.{name} is not emulated by edge (only randomUUID)")
+
+
+crypto = _Crypto()
 
 #: The emulated globals, by name.
 GLOBALS: dict[str, Any] = {

@@ -98,6 +98,8 @@ def test_errors_encodings_and_math():
     assert G["Math"].floor(1.5) == 1 and G["Math"].round(2.5) == 3
     assert math.isclose(G["Math"].PI, math.pi)
     assert len(G["crypto"].randomUUID()) == 36
+    with pytest.raises(NotEmulatedName, match=r"crypto\.subtle is not emulated"):
+        G["crypto"].subtle  # noqa: B018
 
 
 def test_dates_are_utc_milliseconds():
