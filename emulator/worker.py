@@ -10,29 +10,23 @@ https://developers.cloudflare.com/changelog/2025-08-14-new-python-handlers); edg
 either way and says once when Cloudflare would not.
 
 Every `load_worker` call imports the main module and its sibling modules again (hot
-reload), from source, without writing `__pycache__` into the worker's folder (which would
-also wake the file watcher). A load that fails restores the previous modules, so a Worker
-loaded earlier keeps serving.
+reload) through `emulator.reimport`; a load that fails restores the previous modules, so
+a Worker loaded earlier keeps serving.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
-import importlib.util
 import inspect
 import logging
-import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import emulator.sdk
 from bindings.contract import Handler, Middleware
+from emulator import reimport
 from emulator.config import WorkerConfig
 from emulator.context import ExecutionContext
 from emulator.scheduled import ScheduledController
@@ -50,14 +44,8 @@ LEGACY_FLAG = "disable_python_no_global_handlers"
 NO_GLOBAL_HANDLERS_FLAG = "python_no_global_handlers"
 NO_GLOBAL_HANDLERS_DATE = "2025-08-14"  # the flag's default-on compatibility date
 _LEGACY = ("on_fetch", "on_scheduled")
-# Folders under a worker holding third-party code or tests: imported normally, never
-# purged (pytest owns test modules and their assertion rewriting).
-_VENDORED = frozenset(
-    {"site-packages", "python_modules", ".venv", "venv", "node_modules", "tests", "test"}
-)
 # What `from js import X` raises for a name edge does not emulate.
 _NOT_EMULATED_IMPORT = re.compile(r"cannot import name '(\w+)' from '(js|pyodide[.\w]*)'")
-_lock = threading.RLock()
 _warned_legacy: set[Path] = set()
 
 
@@ -90,105 +78,6 @@ class Env(AttrDict):
                 f"env has no binding or variable {name!r} (defined: {known}); "
                 "add it to wrangler.toml ([vars], a binding) or .dev.vars"
             ) from None
-
-
-# -- importing worker modules afresh ---------------------------------------------------------
-
-
-class _FreshLoader(importlib.machinery.SourceFileLoader):
-    """Compiles from source every time: no stale bytecode after a quick edit, no pycache."""
-
-    def get_code(self, fullname: str) -> Any:
-        path = self.get_filename(fullname)
-        return self.source_to_code(self.get_data(path), path)
-
-
-class _WorkerFinder:
-    """Finds modules on sys.path as usual, but loads those inside a worker folder fresh."""
-
-    def __init__(self) -> None:
-        self.roots: set[Path] = set()
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if not self.roots:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-            return None
-        if _worker_root(spec.origin, self.roots) is None:
-            return None
-        spec.loader = _FreshLoader(name, spec.origin)
-        return spec
-
-
-_finder = _WorkerFinder()
-
-
-def _worker_root(file: str, roots: set[Path]) -> Path | None:
-    # String prefixes, not Path.resolve(): this runs over all of sys.modules on each load,
-    # and worker modules' __file__ always starts with the (resolved) folder put on sys.path.
-    for root in roots:
-        prefix = str(root) + os.sep
-        if not file.startswith(prefix):
-            continue
-        parts = file[len(prefix):].split(os.sep)
-        if _VENDORED.isdisjoint(parts[:-1]) and not parts[-1].startswith(("test_", "conftest")):
-            return root
-    return None
-
-
-def _worker_modules(root: Path) -> dict[str, ModuleType]:
-    found = {}
-    roots = {root}
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if not isinstance(file, str) or name.split(".")[0] in ("emulator", "bindings", "workers"):
-            continue
-        if _worker_root(file, roots) is not None:
-            found[name] = module
-    return found
-
-
-_loaded_names: set[str] = set()  # modules earlier loads imported from any worker folder
-
-
-def _import_main(main: Path, root: Path) -> ModuleType:
-    """Import `main` and (lazily, through it) its siblings afresh; restore on failure."""
-    stale = _worker_modules(root)
-    stale.update({n: sys.modules[n] for n in _loaded_names if n in sys.modules})
-    for name in stale:
-        del sys.modules[name]
-    if str(root) in sys.path:
-        sys.path.remove(str(root))
-    sys.path.insert(0, str(root))
-    _finder.roots.add(root)
-    if _finder not in sys.meta_path:
-        sys.meta_path.insert(0, _finder)
-    importlib.invalidate_caches()
-    emulator.sdk.install()
-
-    name = main.stem
-    taken = sys.modules.get(name)
-    if (
-        name in sys.stdlib_module_names
-        or not name.isidentifier()
-        or (taken is not None and getattr(taken, "__file__", None) != str(main))
-    ):
-        name = f"_edge_worker_{abs(hash(str(main)))}"
-    spec = importlib.util.spec_from_file_location(name, main, loader=_FreshLoader(name, str(main)))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        for fresh in _worker_modules(root):
-            sys.modules.pop(fresh, None)
-        sys.modules.pop(name, None)
-        sys.modules.update(stale)
-        raise
-    _loaded_names.update(_worker_modules(root))
-    return module
 
 
 # -- the Worker ---------------------------------------------------------------------------
@@ -401,7 +290,7 @@ def load_worker(config: WorkerConfig, env: dict[str, Any]) -> Worker:
         raise WorkerLoadError(main, "edge runs Python Workers: main must be a .py file")
     if not main.is_file():
         raise WorkerLoadError(main, "main module not found (check `main` in the wrangler file)")
-    with _lock:
+    with reimport.lock:
         vendored = Path(config.root) / "python_modules"
         if vendored.is_dir() and str(vendored) not in sys.path:
             # pywrangler vendors packages here; after site-packages, since its wheels may be
@@ -410,7 +299,7 @@ def load_worker(config: WorkerConfig, env: dict[str, Any]) -> Worker:
         worker_env = Env(env)
         current.loading(worker_env)  # module-level code may read workers.env
         try:
-            module = _import_main(main, main.parent)
+            module = reimport.import_fresh(main, main.parent)
         except SyntaxError as exc:
             bad = Path(exc.filename or main)
             shown = bad.relative_to(main.parent) if bad.is_relative_to(main.parent) else bad
