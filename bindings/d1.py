@@ -23,10 +23,11 @@ from typing import Any
 from bindings.contract import BindingHost, BindingKind, BindingSpec, Field
 from bindings.d1_authorizer import GuardedConnection
 from bindings.storage import SqliteFile, binding_path, shared_db, transaction, trusted
+from emulator.errors import EdgeError
 from emulator.sdk.attrdict import AttrDict, wrap
 
 
-class D1Error(Exception):
+class D1Error(EdgeError):
     """A failed D1 call; the message starts with D1's code (D1_ERROR, D1_TYPE_ERROR...)."""
 
 

@@ -26,6 +26,7 @@ from bindings.storage import (
     encode_cursor,
     shared_db,
 )
+from emulator.errors import EdgeError
 from emulator.sdk.attrdict import AttrDict, wrap
 
 MAX_KEY_SIZE = 512
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS entries (
 _TYPES = {"text", "json", "arrayBuffer", "bytes", "stream"}
 
 
-class KvError(Exception):
+class KvError(EdgeError):
     """A rejected KV operation; the message is Cloudflare's / Miniflare's."""
 
 

@@ -32,6 +32,7 @@ from bindings.storage import (
     encode_cursor,
     shared_db,
 )
+from emulator.errors import EdgeError
 from emulator.sdk.attrdict import AttrDict
 
 MAX_KEY_SIZE = 1024
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS objects (
 _COLUMNS = "key, blob, version, size, etag, uploaded, http_metadata, custom_metadata, storage_class"
 
 
-class R2Error(Exception):
+class R2Error(EdgeError):
     """A rejected R2 call; messages follow R2's (`put: ... (10037)`)."""
 
 

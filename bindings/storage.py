@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from emulator.errors import EdgeError
+
 T = TypeVar("T")
 
 
@@ -95,7 +97,7 @@ class SqliteFile:
         self._executor.shutdown(wait=True)
 
 
-class StatePathError(ValueError):
+class StatePathError(EdgeError, ValueError):
     """A name from user data that cannot become a path under the state folder; the
     message names the offending value."""
 

@@ -194,7 +194,9 @@ def print_load_error(console: Console, exc: BaseException, *, kept: bool) -> Non
     """A reload that failed (syntax error, bad config); says whether the old worker still serves."""
     from rich.traceback import Traceback
 
-    console.print(f"[bold red]✘ Reload failed:[/] {escape(str(exc))}")
+    from emulator.errors import explain
+
+    console.print(f"[bold red]✘ Reload failed:[/] {escape(explain(exc))}")
     cause = exc.__cause__ or exc.__context__
     if cause is not None and cause.__traceback__ is not None:
         console.print(

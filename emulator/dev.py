@@ -32,6 +32,7 @@ from bindings.contract import BindingHost
 from emulator import banner, loader, serving
 from emulator.app import create_app
 from emulator.config import ConfigError, WorkerConfig, load_config
+from emulator.errors import EdgeError, explain
 from emulator.local_settings import FILENAME as LOCAL_SETTINGS_FILE
 from emulator.reloader import Reloader
 
@@ -62,8 +63,14 @@ class DevOptions:
     log_level: str = "info"
 
 
-class DevError(Exception):
+class DevError(EdgeError):
     """`edge dev` cannot start (bad config, port in use); the message says why."""
+
+    @classmethod
+    def wrapping(cls, error: BaseException) -> DevError:
+        wrapped = cls(str(error))
+        wrapped.hint = getattr(error, "hint", None)
+        return wrapped
 
 
 class _BrokenWorker:
@@ -171,13 +178,13 @@ class DevServer:
             config = self._load_config()
             self.host = self._host(config)
         except Exception as exc:  # bad config, edge.toml or --ai-route: nothing to serve yet
-            raise DevError(str(exc)) from exc
+            raise DevError.wrapping(exc) from exc
         self.config = config
         try:
             self._worker = loader.load(config, self.host)
         except Exception as exc:
             if isinstance(exc, ConfigError):
-                raise DevError(str(exc)) from exc
+                raise DevError.wrapping(exc) from exc
             banner.print_load_error(self.console, exc, kept=False)
             self._worker = _BrokenWorker(config.name, exc)
         await loader.startup(self._worker.bound, self._started_specs)
@@ -187,7 +194,7 @@ class DevServer:
         try:
             sock = serving.bind(ip, port)
         except serving.ServeError as exc:
-            raise DevError(str(exc)) from exc
+            raise DevError.wrapping(exc) from exc
         self.url = serving.url_for(ip, sock.getsockname()[1])
         quiet = self.options.log_level not in ("debug", "info", "log")
         app = create_app(
@@ -341,7 +348,7 @@ def run(options: DevOptions) -> int:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(server.serve())
     except DevError as exc:
-        server.console.print(f"[bold red]✘ {escape(str(exc))}[/]")
+        server.console.print(f"[bold red]✘ {escape(explain(exc))}[/]")
         return 1
     except KeyboardInterrupt:
         return 130

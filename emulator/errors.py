@@ -14,9 +14,21 @@ from pathlib import Path
 
 
 class EdgeError(Exception):
-    """A problem to show the user as it is (no traceback). `hint` is the next step, if any."""
+    """A problem to show the user as it is (no traceback). `hint` is the next step, if
+    any; `exit_code` what the CLI exits with (2: the command line itself was wrong)."""
 
     hint: str | None = None
+    exit_code: int = 1
+
+
+def explain(error: BaseException) -> str:
+    """An error as a front end shows it: its message, the notes edge added to it
+    (`add_note`), then its hint."""
+    lines = [str(error), *getattr(error, "__notes__", ())]
+    hint = getattr(error, "hint", None)
+    if hint:
+        lines.append(f"hint: {hint}")
+    return "\n".join(lines)
 
 
 class ConfigError(EdgeError):

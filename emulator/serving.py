@@ -18,9 +18,10 @@ from typing import Any
 import uvicorn
 
 from emulator.app import StreamAborted
+from emulator.errors import EdgeError
 
 
-class ServeError(Exception):
+class ServeError(EdgeError):
     """A socket cannot be bound; the message says which and why."""
 
 

@@ -29,6 +29,7 @@ from bindings.contract import Handler, Middleware
 from emulator import reimport
 from emulator.config import WorkerConfig
 from emulator.context import ExecutionContext
+from emulator.errors import EdgeError
 from emulator.scheduled import ScheduledController
 from emulator.sdk import current
 from emulator.sdk.attrdict import AttrDict
@@ -49,7 +50,7 @@ _NOT_EMULATED_IMPORT = re.compile(r"cannot import name '(\w+)' from '(js|pyodide
 _warned_legacy: set[Path] = set()
 
 
-class WorkerLoadError(Exception):
+class WorkerLoadError(EdgeError):
     """The worker could not be loaded; the message names the file and the problem."""
 
     def __init__(self, file: Path | str, problem: str) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.errors import EdgeError
+
 #: code -> (HTTP status, short name). Codes and statuses as Cloudflare's AI API reports them.
 CODES: dict[int, tuple[int, str]] = {
     3001: (500, "internal server error"),
@@ -41,7 +43,7 @@ DESCRIPTIONS: dict[int, str] = {
 }
 
 
-class AiError(Exception):
+class AiError(EdgeError):
     """An error from `env.AI.run`: `str(err)` is `"<code>: <description>"`.
 
     `code` is Cloudflare's internal code, `status` the HTTP status it maps to, and

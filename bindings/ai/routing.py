@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from emulator.errors import EdgeError
+
 
 @dataclass(frozen=True)
 class Route:
@@ -57,8 +59,14 @@ _FIELD_KEYS = {
     "template": "prompt_format",
 }
 
-class RouteError(ValueError):
+class RouteError(EdgeError, ValueError):
     """A bad route: the message quotes the spec (or file table) and says what is wrong."""
+
+    exit_code = 2  # like a usage error: the routes given are wrong
+    hint = (
+        "a route is MODEL=ENGINE[:ARG,...], e.g. '*=scripted:echo'; routes come from "
+        "--ai-route, EDGE_AI_ROUTES and edge.toml (`edge ai status` lists them)"
+    )
 
     def __init__(self, source: str, problem: str) -> None:
         self.source = source

@@ -24,7 +24,28 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class EdgeCliError(click.ClickException):
+    """An `EdgeError` on its way out of a command: message, notes and hint, exit code."""
+
+    def __init__(self, error: BaseException) -> None:
+        from emulator.errors import explain
+
+        super().__init__(explain(error))
+        self.exit_code = getattr(error, "exit_code", 1)
+
+
 class LazyGroup(click.Group):
+    """Commands imported on first use; an `EdgeError` from any of them is shown as
+    `Error: <message>` (plus its hint), without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from emulator.errors import EdgeError
+
+        try:
+            return super().invoke(ctx)
+        except EdgeError as exc:
+            raise EdgeCliError(exc) from exc
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

@@ -25,14 +25,7 @@ from typing import Any
 
 import click
 
-from bindings.ai.errors import AiError
-from bindings.ai.routing import RouteError
-
 log = logging.getLogger("edge.ai")
-
-
-class _ConfigProblem(click.ClickException):
-    exit_code = 2  # like a usage error: the routes given are wrong
 
 
 @click.group()
@@ -111,11 +104,7 @@ def run_command(
     """Run MODEL once and print its answer (each task takes its own input flags)."""
     _setup_logging()
     service = _service(_options(ai_routes, root))
-    try:
-        task = _task(service, model)
-    except AiError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    task = _task(service, model)
     inputs = _inputs(task, model, given, input_json)
     sys.exit(asyncio.run(_run(service, task, model, inputs, as_json, output)))
 
@@ -193,26 +182,15 @@ def _load_json(value: str, option: str) -> Any:
 
 
 def _options(ai_routes: tuple[str, ...], root: Path) -> Any:
-    from emulator.config import ConfigError
     from emulator.local_settings import load_local_settings
 
-    try:
-        return load_local_settings(root, ai_routes=ai_routes).ai
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    except RouteError as exc:
-        raise _ConfigProblem(str(exc)) from None
+    return load_local_settings(root, ai_routes=ai_routes).ai
 
 
 def _service(settings: Any) -> Any:
     from bindings.ai.service import AiService
 
-    try:
-        return AiService.from_settings(settings)
-    except RouteError as exc:
-        raise _ConfigProblem(str(exc)) from None
-    except ValueError as exc:  # a malformed catalogue entry names its file and field
-        raise click.ClickException(str(exc)) from None
+    return AiService.from_settings(settings)
 
 
 async def _run(
@@ -257,12 +235,6 @@ async def _run(
         if note:
             click.echo(note, err=True)
         return 0
-    except AiError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return 1
-    except RouteError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return 2
     finally:
         if sink is not None:
             sink.close()
@@ -272,11 +244,7 @@ async def _run(
 async def _status(settings: Any) -> int:
     service = _service(settings)
     try:
-        try:
-            await service.startup()
-        except RouteError as exc:
-            click.echo(f"error: {exc}", err=True)
-            return 2
+        await service.startup()
         healthy = True
         lines = service.describe()
         for key, results in service.last_health.items():

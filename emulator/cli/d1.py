@@ -30,7 +30,7 @@ def d1() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 def execute(database: str, sql: str | None, file: Path | None, as_json: bool, **state) -> None:
     """Run SQL against the local database DATABASE."""
-    from bindings.d1 import D1Error, split_statements
+    from bindings.d1 import split_statements
 
     if (sql is None) == (file is None):
         raise click.UsageError("give exactly one of --command and --file")
@@ -40,7 +40,7 @@ def execute(database: str, sql: str | None, file: Path | None, as_json: bool, **
     async def work() -> list:
         return [await db.prepare(statement).all() for statement in split_statements(text)]
 
-    results = run(host, work(), (D1Error,))
+    results = run(host, work())
     if as_json:
         click.echo(json.dumps(results, indent=2, default=str))
         return
@@ -71,7 +71,7 @@ def list_(database: str, **state) -> None:
     from bindings import d1_migrations as m
 
     db, spec, config, host = open_binding("d1_databases", database, keys=_KEYS, state=state)
-    todo = run(host, m.pending(db, m.migrations_dir(config, spec), _table(spec)))
+    todo = run(host, m.pending(db, m.migrations_dir(config, spec), m.migrations_table(spec)))
     if not todo:
         click.echo("No migrations to apply.")
     for path in todo:
@@ -84,22 +84,11 @@ def list_(database: str, **state) -> None:
 def apply(database: str, **state) -> None:
     """Apply the pending migrations in order (each in its own transaction)."""
     from bindings import d1_migrations as m
-    from bindings.d1 import D1Error
 
     db, spec, config, host = open_binding("d1_databases", database, keys=_KEYS, state=state)
-    work = m.apply(db, m.migrations_dir(config, spec), _table(spec))
-    done = run(host, work, (D1Error,))
+    work = m.apply(db, m.migrations_dir(config, spec), m.migrations_table(spec))
+    done = run(host, work)
     if not done:
         click.echo("No migrations to apply.")
     for name in done:
         click.echo(f"applied {name}")
-
-
-def _table(spec) -> str:
-    from bindings.d1 import D1Error
-    from bindings.d1_migrations import migrations_table
-
-    try:
-        return migrations_table(spec)
-    except D1Error as exc:
-        raise click.ClickException(str(exc)) from exc

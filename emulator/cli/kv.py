@@ -45,7 +45,6 @@ def key() -> None:
 @click.option("--metadata", help="JSON metadata to store with the key.")
 def put(name, value, binding, namespace_id, path, ttl, expiration, metadata, **state) -> None:
     """Store VALUE (or the contents of --path) under NAME."""
-    from bindings.kv import KvError
 
     if (value is None) == (path is None):
         raise click.UsageError("give exactly one of VALUE and --path")
@@ -56,7 +55,7 @@ def put(name, value, binding, namespace_id, path, ttl, expiration, metadata, **s
     data = path.read_bytes() if path is not None else value
     ns, _spec, _config, host = _namespace(binding, namespace_id, state)
     options = {"expirationTtl": ttl, "expiration": expiration, "metadata": meta}
-    run(host, ns.put(name, data, {k: v for k, v in options.items() if v is not None}), (KvError,))
+    run(host, ns.put(name, data, {k: v for k, v in options.items() if v is not None}))
     click.echo(f"Wrote {name!r} to {ns.namespace_id}")
 
 
@@ -66,10 +65,9 @@ def put(name, value, binding, namespace_id, path, ttl, expiration, metadata, **s
 @click.option("--text", is_flag=True, help="Decode the value as UTF-8 text.")
 def get(name, binding, namespace_id, text, **state) -> None:
     """Print the value of NAME (exit status 1 when there is none)."""
-    from bindings.kv import KvError
 
     ns, _spec, _config, host = _namespace(binding, namespace_id, state)
-    value = run(host, ns.get(name, "text" if text else "arrayBuffer"), (KvError,))
+    value = run(host, ns.get(name, "text" if text else "arrayBuffer"))
     if value is None:
         raise click.ClickException(f"Value not found: {name!r}")
     if text:
@@ -84,7 +82,6 @@ def get(name, binding, namespace_id, text, **state) -> None:
 @click.option("--prefix", default="", help="Only keys starting with this.")
 def list_(binding, namespace_id, prefix, **state) -> None:
     """Print the keys as JSON (`[{name, expiration?, metadata?}]`), as Wrangler does."""
-    from bindings.kv import KvError
 
     ns, _spec, _config, host = _namespace(binding, namespace_id, state)
 
@@ -97,7 +94,7 @@ def list_(binding, namespace_id, prefix, **state) -> None:
                 return keys
             cursor = page["cursor"]
 
-    click.echo(json.dumps(run(host, everything(), (KvError,)), indent=2))
+    click.echo(json.dumps(run(host, everything()), indent=2))
 
 
 @key.command("delete")
@@ -105,8 +102,7 @@ def list_(binding, namespace_id, prefix, **state) -> None:
 @_target
 def delete(name, binding, namespace_id, **state) -> None:
     """Delete NAME."""
-    from bindings.kv import KvError
 
     ns, _spec, _config, host = _namespace(binding, namespace_id, state)
-    run(host, ns.delete(name), (KvError,))
+    run(host, ns.delete(name))
     click.echo(f"Deleted {name!r} from {ns.namespace_id}")

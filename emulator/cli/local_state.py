@@ -46,16 +46,13 @@ def open_binding(
     the `state_options` values."""
     from bindings.contract import BindingHost
     from bindings.registry import build_binding
-    from emulator.config import ConfigError, load_config
+    from emulator.config import load_config
     from emulator.loader import state_dir
 
     if state.get("remote"):
         raise click.UsageError("edge is local only: --remote is not supported")
-    try:
-        config = load_config(state.get("cwd"), config_file=state.get("config_file"),
-                             env=state.get("env"))  # fmt: skip
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    config = load_config(state.get("cwd"), config_file=state.get("config_file"),
+                         env=state.get("env"))  # fmt: skip
     specs = [s for s in config.bindings if s.kind == kind]
     for spec in specs:
         if wanted == spec.name or wanted in (spec.options.get(k) for k in keys):
@@ -74,8 +71,9 @@ def open_binding(
     return build_binding(spec, host), spec, config, host
 
 
-def run(host: Any, work: Awaitable[T], errors: tuple[type[Exception], ...] = ()) -> T:
-    """Run `work`, close the host, and turn the binding's own errors into CLI errors."""
+def run(host: Any, work: Awaitable[T]) -> T:
+    """Run `work`, then close the host. The binding's own errors (`KvError`, ...) are
+    `EdgeError`s: the `edge` command shows them with their notes."""
 
     async def go() -> T:
         try:
@@ -83,7 +81,4 @@ def run(host: Any, work: Awaitable[T], errors: tuple[type[Exception], ...] = ())
         finally:
             await host.close()
 
-    try:
-        return asyncio.run(go())
-    except errors as exc:  # with its notes: what edge adds to the service's own message
-        raise click.ClickException("\n".join([str(exc), *getattr(exc, "__notes__", ())])) from exc
+    return asyncio.run(go())

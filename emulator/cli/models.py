@@ -17,20 +17,12 @@ import click
 
 
 def _catalogue(path: Path, extra: tuple[Path, ...]) -> Any:
-    from bindings.ai.catalogue import CatalogueError, load_catalogue
-    from emulator.config import ConfigError
+    from bindings.ai.catalogue import load_catalogue
     from emulator.local_settings import load_local_settings
 
     root = path if path.is_dir() else path.parent
-    try:
-        configured = load_local_settings(root).ai.catalogue
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    dirs = [*configured, *extra]
-    try:
-        return load_catalogue(dirs)
-    except CatalogueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    configured = load_local_settings(root).ai.catalogue
+    return load_catalogue([*configured, *extra])
 
 
 def _entry(catalogue: Any, name: str) -> Any:
@@ -40,8 +32,8 @@ def _entry(catalogue: Any, name: str) -> Any:
         return catalogue.get(name)
     except AiError as exc:
         close = difflib.get_close_matches(name, catalogue.names(), n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see `edge models list`"
-        raise click.ClickException(f"{exc}{hint}") from exc
+        exc.hint = f"did you mean {', '.join(close)}?" if close else "see `edge models list`"
+        raise
 
 
 _path_option = click.option(

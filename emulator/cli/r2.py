@@ -38,7 +38,6 @@ def object_() -> None:
 @click.option("--cache-control", "-cc", help="Stored as httpMetadata.cacheControl.")
 def put(object_path, file, pipe, content_type, cache_control, **state) -> None:
     """Upload to BUCKET/KEY."""
-    from bindings.r2 import R2Error
 
     if (file is None) == (not pipe):
         raise click.UsageError("give exactly one of --file and --pipe")
@@ -49,7 +48,7 @@ def put(object_path, file, pipe, content_type, cache_control, **state) -> None:
     )
     http = {"contentType": content_type, "cacheControl": cache_control}
     http = {k: v for k, v in http.items() if v is not None}
-    obj = run(host, bucket.put(key, data, httpMetadata=http), (R2Error,))
+    obj = run(host, bucket.put(key, data, httpMetadata=http))
     click.echo(f"Uploaded {obj.key} ({obj.size} bytes, etag {obj.etag}) to {bucket.bucket_name}")
 
 
@@ -59,7 +58,6 @@ def put(object_path, file, pipe, content_type, cache_control, **state) -> None:
 @click.option("-f", "--file", "file", type=click.Path(path_type=Path), help="Write it here.")
 def get(object_path, file, **state) -> None:
     """Download BUCKET/KEY (to standard output unless --file)."""
-    from bindings.r2 import R2Error
 
     bucket_name, key = _split(object_path)
     bucket, _spec, _config, host = open_binding(
@@ -70,7 +68,7 @@ def get(object_path, file, **state) -> None:
         obj = await bucket.get(key)
         return None if obj is None else await obj.arrayBuffer()
 
-    data = run(host, read(), (R2Error,))
+    data = run(host, read())
     if data is None:
         raise click.ClickException(f"The specified key does not exist: {key!r}")
     if file is not None:
@@ -85,11 +83,10 @@ def get(object_path, file, **state) -> None:
 @state_options
 def delete(object_path, **state) -> None:
     """Delete BUCKET/KEY."""
-    from bindings.r2 import R2Error
 
     bucket_name, key = _split(object_path)
     bucket, _spec, _config, host = open_binding(
         "r2_buckets", bucket_name, keys=("bucket_name",), state=state
     )
-    run(host, bucket.delete(key), (R2Error,))
+    run(host, bucket.delete(key))
     click.echo(f"Deleted {key} from {bucket.bucket_name}")

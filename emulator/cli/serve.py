@@ -70,35 +70,27 @@ def serve_command(models: tuple[str, ...], root: Path, runtime: str, dry_run: bo
                   emit: str | None, output: Path | None, force: bool, timeout: float,
                   **knobs: Any) -> None:
     """Start GPU servers for MODELS from their catalogue serving data, and route them."""
-    from bindings.ai.serve import ServeError
     from bindings.ai.serve.plan import ServeOptions
 
     knobs["extra_args"] = tuple(knobs["extra_args"])
     options = ServeOptions(native=runtime == "native", **knobs)
-    try:
-        catalogue, ai = _catalogue(root)
-        if emit:
-            _emit(catalogue, ai, models, options, root, emit, output, force)
-        elif not models:
-            raise click.UsageError("name at least one catalogue model to serve")
-        elif dry_run:
-            _dry_run(catalogue, list(models), options, runtime, root)
-        else:
-            sys.exit(_serve(catalogue, list(models), options, runtime, root, timeout))
-    except ServeError as exc:
-        raise click.ClickException(str(exc)) from None
+    catalogue, ai = _catalogue(root)
+    if emit:
+        _emit(catalogue, ai, models, options, root, emit, output, force)
+    elif not models:
+        raise click.UsageError("name at least one catalogue model to serve")
+    elif dry_run:
+        _dry_run(catalogue, list(models), options, runtime, root)
+    else:
+        sys.exit(_serve(catalogue, list(models), options, runtime, root, timeout))
 
 
 def _catalogue(root: Path) -> tuple[Any, Any]:
     from bindings.ai.catalogue import load_catalogue
-    from emulator.config import ConfigError
     from emulator.local_settings import load_local_settings
 
-    try:
-        ai = load_local_settings(root, environ={}).ai  # edge.toml only: it gets the routes
-        return load_catalogue(ai.catalogue), ai
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    ai = load_local_settings(root, environ={}).ai  # edge.toml only: it gets the routes
+    return load_catalogue(ai.catalogue), ai
 
 
 def _routed(ai: Any, options: Any) -> list[tuple[str, Any]]:
@@ -163,7 +155,6 @@ def _serve(catalogue: Any, models: list[str], options: Any, runtime_name: str, r
     from bindings.ai.serve.launch import serve_models
     from bindings.ai.serve.progress import Display
     from bindings.ai.serve.runtime import get_runtime
-    from emulator.config import ConfigError
     from emulator.local_settings import write_route
 
     runtime = get_runtime(runtime_name)
@@ -175,8 +166,6 @@ def _serve(catalogue: Any, models: list[str], options: Any, runtime_name: str, r
         click.echo(f"\ninterrupted: what started keeps running (edge ai ps; edge ai stop "
                    f"{' '.join(models)})", err=True)
         return 130
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
     for model, table in outcome.routes.items():
         click.echo(f"{model} -> {table['engine']} {', '.join(table['urls'])} "
                    f"(routed in {Path(root) / 'edge.toml'})")
@@ -280,16 +269,12 @@ def _routes_of(root: Path) -> dict[str, Any]:
               help="Only this runtime (default: docker, podman and native, where present).")
 def stop_command(model: str | None, runtime: str | None) -> None:
     """Stop and remove edge's servers (of MODEL, or all) and the routes edge wrote."""
-    from bindings.ai.serve import ServeError
     from bindings.ai.serve.manage import stop_served
     from emulator.local_settings import remove_route
 
     stopped = []
-    try:
-        for rt in _runtimes(runtime):
-            stopped += stop_served(rt, model, remove_route=remove_route)
-    except ServeError as exc:
-        raise click.ClickException(str(exc)) from None
+    for rt in _runtimes(runtime):
+        stopped += stop_served(rt, model, remove_route=remove_route)
     if not stopped:
         click.echo(f"nothing to stop: edge started no server for {model or 'any model'}")
         sys.exit(1 if model else 0)

