@@ -25,9 +25,6 @@ from rich.table import Table
 
 PREFIX = "[edge]"
 
-#: Wrangler's `--log-level` names, most verbose first.
-LOG_LEVELS = ("debug", "info", "log", "warn", "error", "none")
-
 
 @dataclass
 class BindingRow:

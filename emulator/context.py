@@ -23,12 +23,11 @@ log = logging.getLogger("edge.worker")
 class ExecutionContext:
     """Per-event context: background work (`wait_until`) and `pass_through_on_exception`."""
 
-    __slots__ = ("_pending", "_tasks", "pass_through")
+    __slots__ = ("_pending", "_tasks")
 
     def __init__(self) -> None:
         self._tasks: list[asyncio.Future[Any]] = []
         self._pending: list[Awaitable[Any]] = []  # given before an event loop was running
-        self.pass_through = False
 
     def wait_until(self, awaitable: Awaitable[Any]) -> None:
         """Run `awaitable` to completion, even after the response has been sent."""
@@ -47,8 +46,9 @@ class ExecutionContext:
     waitUntil = wait_until  # the JavaScript name
 
     def pass_through_on_exception(self) -> None:
-        """Recorded for the server; locally there is no origin to fall through to."""
-        self.pass_through = True
+        """Accepted and ignored: on Cloudflare an uncaught exception then forwards the
+        request to the zone's origin; locally there is no origin, so the error page
+        answers."""
 
     passThroughOnException = pass_through_on_exception  # the JavaScript name
 

@@ -38,7 +38,6 @@ from emulator.reloader import Reloader
 
 log = logging.getLogger("edge.dev")
 
-DEFAULT_PORT = 8787
 DEFAULT_IP = "127.0.0.1"
 
 
@@ -77,7 +76,6 @@ class _BrokenWorker:
     """Stands in when the first load fails: every request gets the load error's 500 page
     until a saved fix loads."""
 
-    has_fetch = True
     has_scheduled = True
     bound: list[tuple[Any, Any]] = []  # noqa: RUF012 - never mutated
 

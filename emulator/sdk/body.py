@@ -90,7 +90,8 @@ def as_bytes(chunk: Any) -> bytes:
     raise TypeError(f"body stream yielded {type(chunk).__name__}; expected bytes or str")
 
 
-async def _sync_to_async(items: Iterable[Any]) -> AsyncIterator[bytes]:
+async def sync_to_async(items: Iterable[Any]) -> AsyncIterator[bytes]:
+    """A sync iterable of bytes/str as an async stream of bytes (closed with it)."""
     iterator = iter(items)
     try:
         for item in iterator:
@@ -202,7 +203,7 @@ class BodyMixin:
             return body
         if isinstance(body, _Branch):
             return body.tee.branch(body.queue)
-        source = body if hasattr(body, "__aiter__") else _sync_to_async(body)  # type: ignore[arg-type]
+        source = body if hasattr(body, "__aiter__") else sync_to_async(body)  # type: ignore[arg-type]
         tee = _Tee(source)  # type: ignore[arg-type]
         self._body = tee.branch()
         return tee.branch()

@@ -79,7 +79,8 @@ async def fetch(
         )
     import httpx
 
-    content = request.body if request._body is not None else None
+    fixed = request.fixed_body
+    content = request.body if fixed is None else fixed
     client = _client()
     outgoing = client.build_request(
         request.method, request.url, headers=request.headers.raw(), content=content
@@ -103,19 +104,15 @@ def _wrap(upstream: httpx.Response, method: str) -> Response:
         for k, v in upstream.headers.raw
         if not (decoded and k.decode("latin-1").lower() in _DECODED)
     ]
-    response = Response.__new__(Response)
-    response.status = upstream.status_code
-    response.status_text = upstream.reason_phrase
-    response.headers = Headers(pairs)
-    response.url = str(upstream.url)
-    response.redirected = bool(upstream.history)
-    response._used = False
+    body = None
     if method == "HEAD" or upstream.status_code in (101, 204, 205, 304):
-        response._body = response._source = None
         _schedule_close(upstream)  # nothing to read: give the connection back now
     else:
-        stream = _stream(upstream)
-        response._body = response._source = stream
+        body = _stream(upstream)
+    response = Response(body, headers=Headers(pairs), status_text=upstream.reason_phrase)
+    response.status = upstream.status_code  # any upstream status, even one a worker can't set
+    response.url = str(upstream.url)
+    response.redirected = bool(upstream.history)
     return response
 
 

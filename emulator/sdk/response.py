@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from emulator.sdk.body import BodyMixin, _sync_to_async
+from emulator.sdk.body import BodyMixin, sync_to_async
 from emulator.sdk.formdata import Blob, File, FormData
 from emulator.sdk.headers import Headers
 
@@ -118,7 +118,7 @@ class Response(BodyMixin):
             )
         elif isinstance(body, Iterable):
             self._source = body
-            self._body = _sync_to_async(body)
+            self._body = sync_to_async(body)
         else:
             raise TypeError(
                 f"Unsupported type in Response: {type(body).__name__} (expected str, bytes, "

@@ -85,8 +85,7 @@ def test_wait_until_before_a_loop_runs_is_kept_for_drain():
     assert done == [1]
 
 
-def test_pass_through_on_exception_is_recorded():
+def test_pass_through_on_exception_is_accepted():
     ctx = ExecutionContext()
-    assert not ctx.pass_through
-    ctx.passThroughOnException()
-    assert ctx.pass_through
+    assert ctx.passThroughOnException() is None
+    assert ctx.pass_through_on_exception() is None
