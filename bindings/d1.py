@@ -22,7 +22,7 @@ from typing import Any
 
 from bindings.contract import BindingHost, BindingKind, BindingSpec, Field
 from bindings.d1_authorizer import GuardedConnection
-from bindings.storage import SqliteFile, binding_path, shared_db, transaction, trusted
+from bindings.storage import SqliteFile, binding_path, shared_db, transaction, trusted, usv
 from emulator.errors import EdgeError
 from emulator.sdk.attrdict import AttrDict, wrap
 
@@ -44,10 +44,13 @@ class D1Database:
     def prepare(self, query: str) -> PreparedStatement:
         if not isinstance(query, str) or not query.strip():
             raise D1Error("D1_ERROR: Cannot prepare an empty query")
-        return PreparedStatement(self, query, ())
+        return PreparedStatement(self, usv(query), ())
 
     async def batch(self, statements: Iterable[PreparedStatement]) -> list[AttrDict]:
         """Run the statements in order in one transaction; one failure rolls back all."""
+        if not isinstance(statements, Iterable) or isinstance(statements, str | bytes | dict):
+            raise D1Error("D1_TYPE_ERROR: batch() takes a list of prepared statements, got "
+                          f"{type(statements).__name__}")  # fmt: skip
         statements = list(statements)
         for i, statement in enumerate(statements):
             if not isinstance(statement, PreparedStatement):
@@ -63,7 +66,9 @@ class D1Database:
 
     async def exec(self, query: str) -> AttrDict:
         """Run one or more `;`-separated statements without bindings: `{count, duration}`."""
-        statements = split_statements(query)
+        if not isinstance(query, str):
+            raise D1Error(f"D1_TYPE_ERROR: exec() takes SQL text, got {type(query).__name__}")
+        statements = split_statements(usv(query))
         if not statements:
             raise D1Error("D1_EXEC_ERROR: Error in line 1: : No SQL statements detected.")
 
@@ -71,7 +76,7 @@ class D1Database:
             for line, sql in enumerate(statements, start=1):
                 try:
                     conn.execute(sql).fetchall()
-                except sqlite3.Error as exc:
+                except (sqlite3.Error, ValueError) as exc:
                     where = f"D1_EXEC_ERROR: Error in line {line}: {sql.strip()}"
                     raise failure(conn, exc, where, code=False) from exc
             return len(statements)
@@ -118,6 +123,8 @@ class PreparedStatement:
     async def first(self, column: str | None = None, **options: Any) -> Any:
         """The first row as a dict (None when there is none), or one column's value."""
         column = column or options.get("colName") or options.get("column")
+        if column is not None and not isinstance(column, str):
+            raise D1Error(f"D1_TYPE_ERROR: first() takes a column name, got {column!r}")
         rows = _result(await self._run())["results"]
         if not rows:
             return None
@@ -131,6 +138,8 @@ class PreparedStatement:
     async def raw(self, options: dict | None = None, **kwargs: Any) -> list[list[Any]]:
         """Rows as lists of values (JS arrays: `.to_py()` works on them, as django-cf's D1
         backend relies on); `columnNames=True` puts the column names first."""
+        if options is not None and not isinstance(options, dict):
+            raise D1Error(f"D1_TYPE_ERROR: raw() takes {{columnNames: bool}}, got {options!r}")
         opts = {**(options or {}), **kwargs}
         names = bool(opts.get("columnNames", opts.get("column_names", False)))
         result = await self._run()
@@ -183,7 +192,7 @@ def _execute(conn: sqlite3.Connection, query: str, params: Sequence[Any]) -> dic
                 f"D1_ERROR: Wrong number of parameter bindings for SQL query. ({exc})"
             ) from exc
         raise D1Error(f"D1_ERROR: {exc}: SQLITE_ERROR") from exc
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, ValueError) as exc:  # ValueError: a NUL in the SQL text
         raise failure(conn, exc) from exc
     columns = [d[0] for d in cursor.description or ()]
     raw = [tuple(_out_value(v) for v in row) for row in rows]
@@ -205,7 +214,11 @@ def _execute(conn: sqlite3.Connection, query: str, params: Sequence[Any]) -> dic
 
 
 def failure(
-    conn: sqlite3.Connection, exc: sqlite3.Error, where: str = "D1_ERROR", *, code: bool = True
+    conn: sqlite3.Connection,
+    exc: sqlite3.Error | ValueError,
+    where: str = "D1_ERROR",
+    *,
+    code: bool = True,
 ) -> D1Error:
     """`<where>: <SQLite's message>[: <primary result code>]`, as D1 words a failed
     statement; one the authorizer refused reads `not authorized` and says why in a note."""
@@ -227,7 +240,9 @@ def _result(executed: dict[str, Any]) -> AttrDict:
 
 
 def _bind_value(value: Any) -> Any:
-    if value is None or isinstance(value, str | float):
+    if isinstance(value, str):
+        return usv(value)
+    if value is None or isinstance(value, float):
         return value
     if isinstance(value, bool):
         return int(value)
@@ -249,6 +264,8 @@ def _out_value(value: Any) -> Any:
 def split_statements(sql: str) -> list[str]:
     """Split a script into complete SQL statements (semicolons inside strings, comments
     and trigger bodies do not split)."""
+    if "\0" in sql:
+        raise D1Error("D1_ERROR: embedded null character in the SQL: SQLITE_ERROR")
     statements, buffer = [], ""
     for part in sql.split(";"):
         buffer += part + ";"

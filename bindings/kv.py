@@ -14,6 +14,7 @@ Storage: `<state>/v3/kv/<namespace id>/kv.sqlite`.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
@@ -25,6 +26,7 @@ from bindings.storage import (
     decode_cursor,
     encode_cursor,
     shared_db,
+    usv,
 )
 from emulator.errors import EdgeError
 from emulator.sdk.attrdict import AttrDict, wrap
@@ -95,7 +97,7 @@ class KvNamespace:
     get_with_metadata = getWithMetadata
 
     async def _read(self, key: str) -> tuple[bytes, str | None] | None:
-        _validate_key(key)
+        key = _validate_key(key)
         now = int(self._clock())
 
         def read(conn):
@@ -118,7 +120,7 @@ class KvNamespace:
         Options: `expiration` (epoch seconds), `expirationTtl` (seconds, >= 60),
         `metadata` (JSON-serialisable, <= 1024 bytes)."""
         opts = _options(options, kwargs, {"expiration", "expirationTtl", "metadata"})
-        _validate_key(key)
+        key = _validate_key(key)
         data = await _to_bytes(value)
         if len(data) > MAX_VALUE_SIZE:
             raise KvError(f"Value length of {len(data)} exceeds limit of {MAX_VALUE_SIZE}.")
@@ -126,7 +128,11 @@ class KvNamespace:
         expiration = _expiration(opts, now)
         metadata = None
         if opts.get("metadata") is not None:
-            metadata = json.dumps(_plain(opts["metadata"]), separators=(",", ":"))
+            try:
+                metadata = json.dumps(_plain(opts["metadata"]), separators=(",", ":"),
+                                      allow_nan=False)  # fmt: skip
+            except (TypeError, ValueError) as exc:
+                raise KvError(f"Metadata must be serialisable to JSON: {exc}") from None
             size = len(metadata.encode())
             if size > MAX_METADATA_SIZE:
                 raise KvError(f"Metadata length of {size} exceeds limit of {MAX_METADATA_SIZE}.")
@@ -139,7 +145,7 @@ class KvNamespace:
         )
 
     async def delete(self, key: str) -> None:
-        _validate_key(key)
+        key = _validate_key(key)
         await self._db.run(lambda conn: conn.execute("DELETE FROM entries WHERE key = ?", (key,)))
 
     # ---- listing -----------------------------------------------------------------------
@@ -149,6 +155,9 @@ class KvNamespace:
         `{keys: [{name, expiration?, metadata?}], list_complete, cursor?, cacheStatus}`."""
         opts = _options(options, kwargs, {"prefix", "limit", "cursor"})
         prefix = opts.get("prefix") or ""
+        if not isinstance(prefix, str):
+            raise KvError(f"Prefix must be a string, got {type(prefix).__name__}")
+        prefix = usv(prefix)
         limit = opts.get("limit", MAX_LIST_KEYS)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise KvError(
@@ -232,9 +241,11 @@ KIND = BindingKind(
 # ---- helpers ---------------------------------------------------------------------------
 
 
-def _validate_key(key: Any) -> None:
+def _validate_key(key: Any) -> str:
+    """The key as KV stores it (see `usv`), or KvError."""
     if not isinstance(key, str):
         raise KvError(f"Key must be a string, got {type(key).__name__}")
+    key = usv(key)
     if key == "":
         raise KvError("Key names must not be empty")
     if key in (".", ".."):
@@ -242,6 +253,7 @@ def _validate_key(key: Any) -> None:
     size = len(key.encode())
     if size > MAX_KEY_SIZE:
         raise KvError(f"UTF-8 encoded length of {size} exceeds key length limit of {MAX_KEY_SIZE}.")
+    return key
 
 
 def _value_type(type_: str | dict | None, options: dict) -> str:
@@ -249,11 +261,14 @@ def _value_type(type_: str | dict | None, options: dict) -> str:
         options = {**type_, **options}
         type_ = None
     value_type = type_ or options.get("type") or "text"
+    if not isinstance(value_type, str):
+        raise KvError(f'Unknown response type {value_type!r}: use "text", "json", "arrayBuffer"'
+                      ' or "stream"')  # fmt: skip
     unknown = set(options) - {"type", "cacheTtl", "cache_ttl"}
     if unknown:
         raise KvError(f"Unknown option(s) for get: {', '.join(sorted(unknown))}")
     cache_ttl = options.get("cacheTtl", options.get("cache_ttl"))
-    if cache_ttl is not None and (not isinstance(cache_ttl, int | float) or cache_ttl < 30):
+    if cache_ttl is not None and (not _number(cache_ttl) or cache_ttl < 30):
         # accepted and ignored otherwise: one local "edge location" has nothing to cache
         raise KvError(f"Invalid cache_ttl of {cache_ttl}. Cache TTL must be at least 30.")
     if value_type not in _TYPES:
@@ -280,17 +295,23 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def _number(value: Any) -> bool:
+    """A finite number a timestamp can hold (JavaScript's safe integer range)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and abs(value) <= 2**53)  # fmt: skip
+
+
 def _expiration(opts: dict[str, Any], now: int) -> int | None:
     if opts.get("expirationTtl") is not None:
         ttl = opts["expirationTtl"]
-        if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl < MIN_TTL:
+        if not _number(ttl) or ttl < MIN_TTL:
             raise KvError(
                 f"Invalid expiration_ttl of {ttl}. Expiration TTL must be at least {MIN_TTL}."
             )
         return now + int(ttl)
     if opts.get("expiration") is not None:
         expiration = opts["expiration"]
-        if not isinstance(expiration, int | float) or isinstance(expiration, bool):
+        if not _number(expiration):
             raise KvError(f"Invalid expiration of {expiration}.")
         if expiration < now + MIN_TTL:
             raise KvError(
@@ -303,13 +324,13 @@ def _expiration(opts: dict[str, Any], now: int) -> int | None:
 
 async def _to_bytes(value: Any) -> bytes:
     if isinstance(value, str):
-        return value.encode()
+        return usv(value).encode()
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     if isinstance(value, AsyncIterable):
         chunks = []
         async for chunk in value:
-            chunks.append(chunk.encode() if isinstance(chunk, str) else bytes(chunk))
+            chunks.append(usv(chunk).encode() if isinstance(chunk, str) else bytes(chunk))
         return b"".join(chunks)
     raise KvError(
         f"KV put() accepts only strings, bytes and streams as values, got {type(value).__name__}"

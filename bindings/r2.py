@@ -31,6 +31,7 @@ from bindings.storage import (
     decode_cursor,
     encode_cursor,
     shared_db,
+    usv,
 )
 from emulator.errors import EdgeError
 from emulator.sdk.attrdict import AttrDict
@@ -73,7 +74,7 @@ class R2Bucket:
         return [f"bucket {self.bucket_name} at {self._db.path.parent}"]
 
     async def head(self, key: str) -> R2Object | None:
-        _validate_key(key, "head")
+        key = _validate_key(key, "head")
         row = await self._db.run(lambda conn: _row(conn, key))
         return None if row is None else R2Object(row)
 
@@ -81,14 +82,15 @@ class R2Bucket:
         """The object with its body, None when missing, or (a failed `onlyIf`) the object
         without a body."""
         opts = _options(options, kwargs, {"onlyIf", "range", "ssecKey"})
-        _validate_key(key, "get")
+        key = _validate_key(key, "get")
+        only_if = _only_if(opts.get("onlyIf"), "get")
 
         def read(conn):
             for _attempt in range(3):
                 row = _row(conn, key)
                 if row is None:
                     return None, None, None
-                if not _conditions_met(row, opts.get("onlyIf")):
+                if not _conditions_met(row, only_if):
                     return row, None, None
                 span = _range(opts.get("range"), row[3])
                 try:
@@ -115,7 +117,8 @@ class R2Bucket:
         allowed = {"httpMetadata", "customMetadata", "md5", "sha1", "sha256", "sha384",
                    "sha512", "onlyIf", "storageClass", "ssecKey"}  # fmt: skip
         opts = _options(options, kwargs, allowed)
-        _validate_key(key, "put")
+        key = _validate_key(key, "put")
+        only_if = _only_if(opts.get("onlyIf"), "put")
         http = _http_metadata(opts.get("httpMetadata"))
         custom = _custom_metadata(opts.get("customMetadata"))
         storage_class = opts.get("storageClass") or "Standard"
@@ -127,7 +130,13 @@ class R2Bucket:
             expected = opts.get(algorithm)
             if expected is None:
                 continue
-            expected_hex = expected if isinstance(expected, str) else bytes(expected).hex()
+            if isinstance(expected, bytes | bytearray | memoryview):
+                expected_hex = bytes(expected).hex()
+            elif isinstance(expected, str):
+                expected_hex = expected
+            else:
+                raise R2Error(f"put: The {algorithm.upper()} checksum you specified is not valid:"
+                              f" expected hex text or bytes. (10014)")  # fmt: skip
             if hashlib.new(algorithm, data).hexdigest() != expected_hex.lower():
                 raise R2Error(
                     f"put: The {algorithm.upper()} checksum you specified did not match "
@@ -138,9 +147,7 @@ class R2Bucket:
 
         def write(conn):
             old = _row(conn, key)
-            if opts.get("onlyIf") is not None and (
-                old is None or not _conditions_met(old, opts["onlyIf"])
-            ):
+            if only_if is not None and (old is None or not _conditions_met(old, only_if)):
                 return None, ()
             blob, size = self._blobs.write((data,))
             row = (key, blob, uuid.uuid4().hex, size, digests["md5"], uploaded, *metadata)
@@ -158,7 +165,7 @@ class R2Bucket:
 
         opts = _options(options, kwargs, {"httpMetadata", "customMetadata", "storageClass",
                                           "ssecKey"})  # fmt: skip
-        _validate_key(key, "createMultipartUpload")
+        key = _validate_key(key, "createMultipartUpload")
         return await r2_multipart.create(self, key, opts)
 
     def resumeMultipartUpload(self, key: str, uploadId: str) -> Any:
@@ -172,11 +179,12 @@ class R2Bucket:
 
     async def delete(self, keys: str | list[str]) -> None:
         """Delete one key or a list of keys (missing keys are not an error)."""
+        if not isinstance(keys, str | list | tuple):
+            raise R2Error(f"delete: expected a key or a list of keys, got {type(keys).__name__}")
         key_list = [keys] if isinstance(keys, str) else list(keys)
         if len(key_list) > 1000:
             raise R2Error("delete: You can delete at most 1000 keys at once. (10001)")
-        for key in key_list:
-            _validate_key(key, "delete")
+        key_list = [_validate_key(key, "delete") for key in key_list]
 
         def remove(conn):
             garbage = []
@@ -198,13 +206,16 @@ class R2Bucket:
             raise R2Error(
                 f"list: MaxKeys params must be positive integer <= 1000. (10022), got {limit!r}"
             )
-        prefix = opts.get("prefix") or ""
-        delimiter = opts.get("delimiter") or ""
-        include = set(opts.get("include") or ())
-        unknown = include - {"httpMetadata", "customMetadata"}
-        if unknown:
-            raise R2Error(f"list: include accepts httpMetadata and customMetadata, got {unknown}")
-        after = max(opts.get("startAfter") or "", _cursor_key(opts.get("cursor")))
+        prefix, delimiter, start_after = (_text(opts, name) for name in
+                                          ("prefix", "delimiter", "startAfter"))  # fmt: skip
+        include = opts.get("include") or ()
+        if not isinstance(include, list | tuple) or not all(
+            name in ("httpMetadata", "customMetadata") for name in include
+        ):
+            raise R2Error(f"list: include accepts httpMetadata and customMetadata, "
+                          f"got {include!r}")  # fmt: skip
+        include = set(include)
+        after = max(start_after, _cursor_key(opts.get("cursor")))
 
         def scan(conn):
             objects, prefixes, position, truncated = [], [], after, False
@@ -295,11 +306,22 @@ def _store(conn: Any, row: tuple) -> None:
     conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", row)
 
 
-def _validate_key(key: Any, op: str) -> None:
+def _validate_key(key: Any, op: str) -> str:
+    """The key as R2 stores it (see `usv`), or R2's InvalidObjectName."""
     if not isinstance(key, str):
         raise R2Error(f"{op}: The specified object name is not valid: expected a string. (10020)")
+    key = usv(key)
     if len(key.encode()) > MAX_KEY_SIZE:
         raise R2Error(f"{op}: The specified object name is not valid: over 1024 bytes. (10020)")
+    return key
+
+
+def _text(opts: dict[str, Any], name: str) -> str:
+    """A list option that must be text ("" when absent)."""
+    value = opts.get(name) or ""
+    if not isinstance(value, str):
+        raise R2Error(f"list: {name} must be a string, got {type(value).__name__}")
+    return usv(value)
 
 
 def _options(options: dict | None, kwargs: dict, allowed: set[str]) -> dict[str, Any]:
@@ -319,11 +341,15 @@ def _http_metadata(value: Any) -> dict[str, Any]:
         return {by_header[k.lower()]: v for k, v in value.items() if k.lower() in by_header}
     if not isinstance(value, dict):
         raise R2Error(f"put: httpMetadata must be a dict or Headers, got {type(value).__name__}")
-    fields = {_camel(k): v for k, v in value.items()}
-    unknown = set(fields) - set(HTTP_FIELDS)
+    fields = {_camel(k) if isinstance(k, str) else k: v for k, v in value.items()}
+    unknown = [name for name in fields if name not in HTTP_FIELDS]
     if unknown:
-        raise R2Error(f"put: unknown httpMetadata field(s) {sorted(unknown)}; known: {HTTP_FIELDS}")
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
+        raise R2Error(f"put: unknown httpMetadata field(s) {unknown!r}; known: {HTTP_FIELDS}")
+    for name, field in fields.items():
+        if not isinstance(field, str | datetime):
+            raise R2Error(f"put: httpMetadata.{name} must be a string (or a date), "
+                          f"got {type(field).__name__}")  # fmt: skip
+    return {k: v.isoformat() if isinstance(v, datetime) else usv(v) for k, v in fields.items()}
 
 
 def _custom_metadata(value: Any) -> dict[str, str]:
@@ -333,6 +359,7 @@ def _custom_metadata(value: Any) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
         raise R2Error("put: customMetadata must map strings to strings")
+    value = {usv(k): usv(v) for k, v in value.items()}
     size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
     if size > MAX_CUSTOM_METADATA_SIZE:
         raise R2Error(f"put: Your metadata headers exceed the maximum allowed metadata size. "
@@ -340,13 +367,34 @@ def _custom_metadata(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _conditions_met(row: tuple, only_if: Any) -> bool:
-    if not only_if:
-        return True
+_CONDITIONS = {"etagMatches": str, "etagDoesNotMatch": str, "uploadedBefore": datetime,
+               "uploadedAfter": datetime}  # fmt: skip
+
+
+def _only_if(only_if: Any, op: str) -> dict[str, Any] | None:
+    """`onlyIf` (a dict, or Headers with If-Match / If-None-Match) checked and normalised."""
+    if only_if is None:
+        return None
     if hasattr(only_if, "get") and not isinstance(only_if, dict):  # Headers: If-Match etc.
         only_if = {"etagMatches": only_if.get("if-match"),
                    "etagDoesNotMatch": only_if.get("if-none-match")}  # fmt: skip
-    cond = {_camel(k): v for k, v in only_if.items() if v is not None}
+    if not isinstance(only_if, dict):
+        raise R2Error(f"{op}: onlyIf must be a dict or Headers, got {type(only_if).__name__}")
+    cond = {_camel(k) if isinstance(k, str) else k: v for k, v in only_if.items()
+            if v is not None}  # fmt: skip
+    for name, value in cond.items():
+        kind = _CONDITIONS.get(name)
+        if kind is None:
+            raise R2Error(f"{op}: unknown onlyIf condition {name!r}; known: {list(_CONDITIONS)}")
+        if not isinstance(value, kind):
+            raise R2Error(f"{op}: onlyIf.{name} must be a {kind.__name__}, "
+                          f"got {type(value).__name__}")  # fmt: skip
+    return cond
+
+
+def _conditions_met(row: tuple, cond: dict[str, Any] | None) -> bool:
+    if not cond:
+        return True
     etag, uploaded = row[4], row[5]
     match = cond.get("etagMatches")
     if match is not None and match.strip('"') not in (etag, "*"):
@@ -363,26 +411,34 @@ def _conditions_met(row: tuple, only_if: Any) -> bool:
 def _range(value: Any, size: int) -> tuple[int, int]:
     if not value:
         return 0, size
-    rng = {_camel(k): v for k, v in value.items()}
+    if not isinstance(value, dict):
+        raise R2Error(f"get: range must be a dict, got {type(value).__name__}")
+    rng = {_camel(k) if isinstance(k, str) else k: v for k, v in value.items()}
+    if any(name not in ("offset", "length", "suffix") for name in rng) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in rng.values()
+    ):
+        raise R2Error(f"get: range must be {{offset, length}} or {{suffix}} of non-negative "
+                      f"integers, got {value!r}")  # fmt: skip
     if "suffix" in rng:
-        suffix = min(int(rng["suffix"]), size)
+        suffix = min(rng["suffix"], size)
         return size - suffix, suffix
-    offset = int(rng.get("offset", 0))
-    if offset < 0 or offset > size:
+    offset = rng.get("offset", 0)
+    if offset > size:
         raise R2Error(f"get: The requested range is not satisfiable: offset {offset}. (10039)")
-    length = int(rng.get("length", size - offset))
-    return offset, max(0, min(length, size - offset))
+    length = rng.get("length", size - offset)
+    return offset, min(length, size - offset)
 
 
 async def _to_bytes(value: Any) -> bytes:
     if value is None:
         return b""
     if isinstance(value, str):
-        return value.encode()
+        return usv(value).encode()
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     if isinstance(value, AsyncIterable):
-        return b"".join([c.encode() if isinstance(c, str) else bytes(c) async for c in value])
+        return b"".join([usv(c).encode() if isinstance(c, str) else bytes(c)
+                         async for c in value])  # fmt: skip
     raise R2Error(f"put: value must be str, bytes or a stream, got {type(value).__name__}")
 
 

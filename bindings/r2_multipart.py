@@ -29,6 +29,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bindings.storage import usv
 from emulator.sdk.attrdict import AttrDict
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class MultipartUpload:
         if not isinstance(upload_id, str):
             raise R2Error(f"resumeMultipartUpload: uploadId must be a string, "
                           f"got {type(upload_id).__name__}")  # fmt: skip
+        upload_id = usv(upload_id)
         self._bucket = bucket
         self.key = key
         self.uploadId = upload_id
@@ -138,6 +140,9 @@ class MultipartUpload:
         from bindings.r2 import R2Object, _row, _store
 
         op = "completeMultipartUpload"
+        if not isinstance(uploadedParts, list | tuple):
+            raise _error(op, "uploadedParts must be a list of {partNumber, etag} records, got "
+                         f"{type(uploadedParts).__name__}")  # fmt: skip
         chosen = [_part_ref(part) for part in uploadedParts]
         blobs = self._bucket._blobs
 

@@ -185,6 +185,16 @@ def shared_db(host: Any, key: str, path: Path, schema: str, **options: Any) -> S
     return host.shared(key, lambda: SqliteFile(path, schema, **options))
 
 
+def usv(text: str) -> str:
+    """`text` as workerd hands it to a binding: a lone surrogate (which JavaScript strings
+    allow and UTF-8 cannot hold) becomes U+FFFD, as V8's UTF-8 conversion does."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def encode_cursor(position: str) -> str:
     """A list cursor (KV, R2): the last key returned, opaque to the worker as on Cloudflare."""
     return base64.urlsafe_b64encode(position.encode()).decode()

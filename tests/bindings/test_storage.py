@@ -17,6 +17,7 @@ from bindings.storage import (
     binding_path,
     state_path,
     transaction,
+    usv,
 )
 from emulator.config import BindingSpec, load_config
 
@@ -39,6 +40,23 @@ async def test_sqlite_file_runs_off_the_loop_and_rolls_back(tmp_path):
         db.close()
         db.close()  # idempotent
     assert (tmp_path / "sub" / "x.sqlite").is_file()
+
+
+def test_usv_replaces_lone_surrogates_as_workerd_does():
+    assert usv("plain é") == "plain é"
+    assert usv("a\ud800b") == "a\ufffdb"
+    assert usv("\ud83d\ude00") == "\U0001f600"  # a surrogate pair is one character
+
+
+async def test_keys_with_lone_surrogates_are_stored_as_workerd_would(host):
+    from bindings import kv, r2
+
+    ns = kv.build(BindingSpec("kv_namespaces", "KV", {"id": "ns"}), host)
+    await ns.put("k\ud800", "v\udfff")
+    assert await ns.get("k\ufffd") == "v\ufffd"
+    bucket = r2.build(BindingSpec("r2_buckets", "R2", {"bucket_name": "b"}), host)
+    await bucket.put("o\ud800", "x")
+    assert (await bucket.head("o\ufffd")).key == "o\ufffd"
 
 
 def test_state_path_joins_plain_names(tmp_path):
