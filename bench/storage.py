@@ -1,8 +1,10 @@
 """KV / D1 / R2 binding throughput on this machine, against raw sqlite3 in the same run.
 
 Prints operations per second for each binding call and for the equivalent direct
-sqlite3 statement (the floor the bindings add their async hop and validation to), plus
-the time `load_config` takes on `wrangler.toml.example`. No asserts: figures only.
+sqlite3 statement (the floor the bindings add their async hop and validation to), the
+cost of one fsync on this disk (an R2 put makes about three: the blob, its folder, the
+index commit; see docs/storage.md), plus the time `load_config` takes on
+`wrangler.toml.example`. No asserts: figures only.
 
     .venv/bin/python bench/storage.py [N]
 """
@@ -10,6 +12,7 @@ the time `load_config` takes on `wrangler.toml.example`. No asserts: figures onl
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sqlite3
 import sys
@@ -74,6 +77,13 @@ async def main(n: int) -> None:
         m = max(1, n // 10)
         t = time.perf_counter()
         for i in range(m):
+            with open(tmp / f"f{i}", "wb") as f:
+                f.write(b"x" * 10_000)
+                f.flush()
+                os.fsync(f.fileno())
+        fsync = time.perf_counter() - t
+        t = time.perf_counter()
+        for i in range(m):
             await bucket.put(f"o{i}", b"x" * 10_000)
         r2_put = time.perf_counter() - t
         t = time.perf_counter()
@@ -99,7 +109,8 @@ async def main(n: int) -> None:
         print(f"KV get (concurrent)    {rate(n, kv_get_concurrent)}")
         print(f"D1 insert .run()       {rate(n, d1_insert)}")
         print(f"D1 select .first()     {rate(n, d1_first)}")
-        print(f"R2 put 10 kB           {rate(m, r2_put)}")
+        print(f"write+fsync 10 kB file {rate(m, fsync)}")
+        print(f"R2 put 10 kB           {rate(m, r2_put)}   ({r2_put / fsync:.1f} fsyncs' time)")
         print(f"R2 get 10 kB           {rate(m, r2_get)}")
         print(f"load_config (example, --env staging): {config_ms:.2f} ms")
     finally:

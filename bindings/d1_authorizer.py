@@ -23,6 +23,7 @@ workerd lowers (expression depth, columns, ...) are left at SQLite's defaults.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -71,11 +72,16 @@ class GuardedConnection(sqlite3.Connection):
     (transactions around `batch()`, the size in `meta`) run inside `trusted()`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # No statement cache: a statement is authorized when prepared, so a cached one
-        # prepared inside `trusted()` must never be reused for a user's identical text.
-        super().__init__(*args, **{**kwargs, "cached_statements": 0})
+        super().__init__(*args, **kwargs)
         self._trust = 0
+        # SQLite authorizes a statement when it is prepared, and sqlite3 caches prepared
+        # statements by their text: our trusted ones carry this token, so a user's
+        # identical text ("BEGIN IMMEDIATE") never reuses one.
+        self._token = f" -- edge trusted {secrets.token_hex(8)}"
         self.refused: str | None = None
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().execute(sql + self._token if self._trust else sql, *args)
 
     @contextlib.contextmanager
     def trusted(self) -> Iterator[None]:

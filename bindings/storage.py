@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -120,12 +122,21 @@ def state_path(root: Path, *parts: str) -> Path:
     """
     for part in parts:
         _check_name(part)
-    path = Path(root).joinpath(*parts)
-    base = Path(root).resolve()
-    if not path.resolve().is_relative_to(base):
-        raise StatePathError(
-            f"refusing path {'/'.join(parts)!r}: a symlink inside {base} leads outside it"
-        )
+    # Plain names keep the path inside `root`; only a symlink among them can lead out,
+    # so look at each existing component (one lstat) and resolve only symlinks.
+    path = Path(root)
+    exists = True
+    for part in parts:
+        path = path / part
+        if exists:
+            try:
+                link = stat.S_ISLNK(os.lstat(path).st_mode)
+            except OSError:  # missing (or under a file): nothing deeper exists either
+                exists = link = False
+            if link and not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root)):
+                raise StatePathError(
+                    f"refusing path {'/'.join(parts)!r}: the symlink {path} leads outside {root}"
+                )
     return path
 
 

@@ -138,6 +138,9 @@ async def test_batch_exec_and_migrations_keep_their_own_transactions(db, tmp_pat
         await db.batch([db.prepare("INSERT INTO users (name) VALUES ('cy')"),
                         db.prepare("ATTACH ':memory:' AS other")])  # fmt: skip
     assert await db.prepare("SELECT count(*) AS n FROM users").first("n") == 2  # rolled back
+    # our own BEGIN IMMEDIATE and PRAGMA page_count ran; a user's same text is still refused
+    await refusal(db, "BEGIN IMMEDIATE")
+    await refusal(db, "PRAGMA page_count")
     with pytest.raises(D1Error, match=r"^D1_EXEC_ERROR: Error in line 2: VACUUM.*not authorized"):
         await db.exec("SELECT 1;\nVACUUM;")
 
