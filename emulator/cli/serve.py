@@ -214,10 +214,16 @@ def _runtimes(name: str | None) -> list[Any]:
     return [get_runtime(n) for n in RUNTIMES if n == "native" or shutil.which(n)]
 
 
+_PROJECT = click.option(
+    "--root", type=click.Path(file_okay=False, path_type=Path),
+    help="Only the servers started for this project folder (default: every project).")
+
+
 @click.command("ps")
 @click.option("--runtime", type=click.Choice(RUNTIMES),
               help="Only this runtime (default: docker, podman and native, where present).")
-def ps_command(runtime: str | None) -> None:
+@_PROJECT
+def ps_command(runtime: str | None, root: Path | None) -> None:
     """The servers edge started: state, health, and the route to them."""
     from rich.console import Console
     from rich.table import Table
@@ -228,7 +234,7 @@ def ps_command(runtime: str | None) -> None:
     rows, problems, seen = [], [], set()
     for rt in _runtimes(runtime):
         try:
-            found = list_served(rt, routes_of=_routes_of)
+            found = list_served(rt, root=root, routes_of=_routes_of)
         except ServeError as exc:
             problems.append(str(exc))
             continue
@@ -267,14 +273,15 @@ def _routes_of(root: Path) -> dict[str, Any]:
 @click.argument("model", required=False)
 @click.option("--runtime", type=click.Choice(RUNTIMES),
               help="Only this runtime (default: docker, podman and native, where present).")
-def stop_command(model: str | None, runtime: str | None) -> None:
+@_PROJECT
+def stop_command(model: str | None, runtime: str | None, root: Path | None) -> None:
     """Stop and remove edge's servers (of MODEL, or all) and the routes edge wrote."""
     from bindings.ai.serve.manage import stop_served
     from emulator.local_settings import remove_route
 
     stopped = []
     for rt in _runtimes(runtime):
-        stopped += stop_served(rt, model, remove_route=remove_route)
+        stopped += stop_served(rt, model, root=root, remove_route=remove_route)
     if not stopped:
         click.echo(f"nothing to stop: edge started no server for {model or 'any model'}")
         sys.exit(1 if model else 0)

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bindings.ai.serve.runtime import alive, stop_group
 
 STATE = Path(os.environ["FAKE_DOCKER_STATE"])
 CLI = os.environ.get("FAKE_DOCKER_CLI", "docker")
@@ -119,14 +122,6 @@ def lookup(ref: str) -> dict | None:
         ):
             return container
     return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def state(container: dict) -> dict:
@@ -260,7 +255,7 @@ def stop(args: list[str]) -> int:
     container = lookup(args[-1])
     if container is None:
         return fail(f"Error response from daemon: No such container: {args[-1]}")
-    _kill(container["Pid"], grace)
+    stop_group(container["Pid"], grace)
     print(args[-1])
     return 0
 
@@ -273,24 +268,10 @@ def rm(args: list[str]) -> int:
         if "-f" not in args:
             return fail("Error response from daemon: cannot remove container: container is "
                         "running: stop the container before removing or force remove")
-        _kill(container["Pid"], 0)
+        stop_group(container["Pid"], 0)
     (STATE / f"c-{container['Id']}.json").unlink()
     print(args[-1])
     return 0
-
-
-def _kill(pid: int, grace: float) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM if grace else signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-        while alive(pid):
-            time.sleep(0.02)
 
 
 COMMANDS = {"info": info, "pull": pull, "run": run, "logs": logs, "inspect": inspect,

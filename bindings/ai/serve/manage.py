@@ -18,6 +18,13 @@ from bindings.ai.serve.replica import Served
 from bindings.ai.serve.runtime import Runtime
 
 
+def _found(runtime: Runtime, model: str | None, root: Path | None) -> list[Served]:
+    found = runtime.find(model)
+    if root is None:
+        return found
+    return [s for s in found if s.label("root") == str(Path(root).resolve())]
+
+
 @dataclass(frozen=True)
 class Row:
     served: Served
@@ -25,11 +32,12 @@ class Row:
     route: str       # "edge.toml", "not routed", "routed to ...", "no edge.toml"
 
 
-def list_served(runtime: Runtime, model: str | None = None, *,
+def list_served(runtime: Runtime, model: str | None = None, *, root: Path | None = None,
                 routes_of: Callable[[Path], dict] | None = None) -> list[Row]:
+    """`root`: only the servers started for that project."""
     rows = []
     with httpx.Client(timeout=2.0) as client:
-        for served in runtime.find(model):
+        for served in _found(runtime, model, root):
             rows.append(Row(served, _health(client, served), _route(served, routes_of)))
     return rows
 
@@ -70,11 +78,12 @@ class Stopped:
     root: str
 
 
-def stop_served(runtime: Runtime, model: str | None, *,
+def stop_served(runtime: Runtime, model: str | None, *, root: Path | None = None,
                 remove_route: Callable[..., bool]) -> list[Stopped]:
-    """Stop and remove edge's servers (of `model`, or all), and the routes it wrote."""
+    """Stop and remove edge's servers (of `model`, or all; of the project `root`, or of
+    any), and the routes it wrote."""
     by_target: dict[tuple[str, str], list[Served]] = {}
-    for served in runtime.find(model):
+    for served in _found(runtime, model, root):
         by_target.setdefault((served.model, served.label("root")), []).append(served)
     report = []
     for (name, root), servers in by_target.items():

@@ -294,7 +294,7 @@ class NativeRuntime(Runtime):
                         yield buffer.rstrip("\n")
                         buffer = ""
                     continue
-                if not _alive(pid):
+                if not alive(pid):
                     if buffer:
                         yield buffer
                     return
@@ -315,7 +315,7 @@ class NativeRuntime(Runtime):
                 continue
             if model is not None and labels.get(MODEL_LABEL) != model:
                 continue
-            state = "running" if _alive(int(entry.name)) else "exited"
+            state = "running" if alive(int(entry.name)) else "exited"
             found.append(Served("native", entry.name, environ.get("EDGE_AI_NAME", ""),
                                 state, None, labels))
         return sorted(found, key=lambda s: (s.model, s.label("replica")))
@@ -328,16 +328,23 @@ class NativeRuntime(Runtime):
             return list(deque(stream, maxlen=lines))
 
     def remove(self, served: Served) -> None:
-        pid = int(served.handle)
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + STOP_GRACE
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
+        stop_group(int(served.handle), STOP_GRACE)
+
+
+def stop_group(pid: int, grace: float) -> None:
+    """SIGTERM the process group `pid` leads, SIGKILL it after `grace` seconds; return
+    once it is gone."""
+    try:
+        os.killpg(pid, signal.SIGTERM if grace else signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+        while alive(pid):
+            time.sleep(0.02)
 
 
 def _proc_environ(pid: int) -> dict[str, str]:
@@ -349,7 +356,8 @@ def _proc_environ(pid: int) -> dict[str, str]:
     return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, exited but not yet reaped, does not)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:

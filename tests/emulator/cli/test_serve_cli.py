@@ -192,7 +192,9 @@ def test_serve_routes_a_running_edge_dev_to_the_server(host, tmp_path, runtime, 
                 break
             time.sleep(0.2)
         assert reply in answer
-        stopped = subprocess.run([*COMMAND, "ai", "stop", AWQ], capture_output=True,
+        # --root: native servers are machine-wide, parallel tests may run their own
+        stopped = subprocess.run([*COMMAND, "ai", "stop", AWQ, "--root", str(project)],
+                                 capture_output=True,
                                  text=True, env=env, timeout=60)
         assert stopped.returncode == 0 and "removed its route" in stopped.stdout
         assert AWQ not in routes_in(project)

@@ -72,3 +72,14 @@ def test_a_stopped_server_shows_as_exited_and_down(host, catalogue, tmp_path):
     assert (row.served.describe_state(), row.health) == ("exited (2)", "-")
     assert row.route.startswith("not routed in")
     stop_served(runtime, AWQ, remove_route=remove_route)
+
+
+def test_ps_and_stop_can_keep_to_one_project(host, catalogue, tmp_path):
+    one, other = tmp_path / "one", tmp_path / "other"
+    one.mkdir(), other.mkdir()
+    runtime, replica = start(catalogue, one)
+    assert list_served(runtime, root=other) == []
+    assert stop_served(runtime, None, root=other, remove_route=remove_route) == []
+    assert [r.served.name for r in list_served(runtime, root=one)] == [replica.name]
+    (stopped,) = stop_served(runtime, None, root=one, remove_route=remove_route)
+    assert stopped.route_removed and runtime.find() == []
