@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bindings.ai.serve.runtime import alive, stop_group
 
-STATE = Path(os.environ["FAKE_DOCKER_STATE"])
+STATE = Path(os.environ.get("FAKE_DOCKER_STATE", "."))
 CLI = os.environ.get("FAKE_DOCKER_CLI", "docker")
 CONTAINER = Path(__file__).with_name("fake_container.py")
 RECORDED_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY", "API_KEY")
@@ -124,15 +124,32 @@ def lookup(ref: str) -> dict | None:
     return None
 
 
+def running(container: dict) -> bool:
+    """Whether the container's process still runs: its pid alive *and* still the process
+    started for it (on a busy machine a pid is soon reused by someone else's process)."""
+    return alive(container["Pid"]) and owner(container["Pid"]) == container["Id"]
+
+
+def owner(pid: int) -> str | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in environ:
+        if item.startswith(b"FAKE_CONTAINER_ID="):
+            return item.split(b"=", 1)[1].decode()
+    return None
+
+
 def state(container: dict) -> dict:
     if container.get("Removed"):
         return {"Status": "removed"}
-    running = alive(container["Pid"])
+    up = running(container)
     code = None
     exit_file = STATE / f"{container['Id']}.exit"
-    if not running:
+    if not up:
         code = int(exit_file.read_text()) if exit_file.exists() else 137
-    return {"Status": "running" if running else "exited", "Running": running,
+    return {"Status": "running" if up else "exited", "Running": up,
             "ExitCode": code if code is not None else 0, "Pid": container["Pid"]}
 
 
@@ -171,6 +188,7 @@ def run(args: list[str]) -> int:
            "FAKE_ARGS": json.dumps(command)}
     ident = uuid.uuid4().hex + uuid.uuid4().hex
     env["FAKE_EXIT_FILE"] = str(STATE / f"{ident}.exit")
+    env["FAKE_CONTAINER_ID"] = ident
     log = (STATE / f"{ident}.log").open("wb")
     proc = subprocess.Popen([sys.executable, str(CONTAINER)], stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -209,7 +227,7 @@ def logs(args: list[str]) -> int:
                 sys.stdout.write(line)
                 sys.stdout.flush()
                 continue
-            if not alive(container["Pid"]):
+            if not running(container):
                 sys.stdout.write(stream.read())
                 return 0
             time.sleep(0.05)
@@ -234,7 +252,7 @@ def inspect(args: list[str]) -> int:
 def ps(args: list[str]) -> int:
     wanted = [a.split("=", 1)[1] for a in _values(args, "--filter") if a.startswith("label=")]
     for container in containers():
-        if "-a" not in args and not alive(container["Pid"]):
+        if "-a" not in args and not running(container):
             continue
         if all(_has_label(container["Labels"], w) for w in wanted):
             print(container["Id"][:12])
@@ -255,7 +273,8 @@ def stop(args: list[str]) -> int:
     container = lookup(args[-1])
     if container is None:
         return fail(f"Error response from daemon: No such container: {args[-1]}")
-    stop_group(container["Pid"], grace)
+    if running(container):
+        stop_group(container["Pid"], grace)
     print(args[-1])
     return 0
 
@@ -264,7 +283,7 @@ def rm(args: list[str]) -> int:
     container = lookup(args[-1])
     if container is None:
         return fail(f"Error response from daemon: No such container: {args[-1]}")
-    if alive(container["Pid"]):
+    if running(container):
         if "-f" not in args:
             return fail("Error response from daemon: cannot remove container: container is "
                         "running: stop the container before removing or force remove")

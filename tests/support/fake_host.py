@@ -78,7 +78,11 @@ class FakeHost:
         return [json.loads(f.read_text()) for f in sorted(self.state.glob("c-*.json"))]
 
     def pids(self) -> list[int]:
-        return [c["Pid"] for c in self.containers()]
+        """The pids of this host's containers that still run (a pid of one that exited
+        may already belong to another test's process: never signal that one)."""
+        from tests.fakes.fake_docker import owner
+
+        return [c["Pid"] for c in self.containers() if owner(c["Pid"]) == c["Id"]]
 
     def close(self) -> None:
         """Kill this test's "containers" and the native servers started for a project

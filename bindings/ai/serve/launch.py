@@ -29,6 +29,7 @@ from bindings.ai.serve.runtime import Runtime
 
 POLL = 0.5        # seconds between health checks
 TAIL = 15         # log lines shown when a server fails
+CATCH_UP = 3.0    # seconds the log may lag behind /health
 
 
 @dataclass
@@ -72,10 +73,14 @@ def serve_models(
 ) -> Outcome:
     outcome = Outcome()
     outcome.notes += runtime.preflight()
-    existing = runtime.find()
+    everywhere = runtime.find()
+    # GPUs are the machine's; servers are the project's (another project may serve the
+    # same model on its own port, under its own container name)
+    here = str(Path(root).resolve())
+    existing = [s for s in everywhere if s.label("root") == here]
     running = {s.model for s in existing if s.running}
     gpus = probe()
-    busy = {i for s in existing if s.running for i in s.gpu_indexes}
+    busy = {i for s in everywhere if s.running for i in s.gpu_indexes}
     fresh = [m for m in models if m not in running]
     plans = plan_models(catalogue, fresh, options, root=root, gpus=gpus, busy_gpus=busy,
                         is_free=port_free)
@@ -154,18 +159,8 @@ def wait_ready(watches: list[Watch], runtime: Runtime, display: Display,
                 for w in watches:
                     if not w.ready and w.failure is None:
                         w.failure = _timed_out(w, runtime, timeout)
-                return
-            try:
-                watch, line = lines.get(timeout=max(0.0, min(POLL, next_poll - now)))
-            except queue.Empty:
-                pass
-            else:
-                if line is None:
-                    watch.ended = True
-                else:
-                    watch.lines.append(line)
-                    if watch.phases.feed(line) and not watch.ready:
-                        display.update(watch.name, _label(watch), watch.phases.status)
+                break
+            if _read_line(lines, display, max(0.0, min(POLL, next_poll - now))):
                 continue
             next_poll = time.monotonic() + POLL
             for w in watches:
@@ -173,9 +168,32 @@ def wait_ready(watches: list[Watch], runtime: Runtime, display: Display,
                     continue
                 if _healthy(client, w):
                     w.ready = True
-                    display.update(w.name, _label(w), Status("healthy", w.url))
                 elif w.ended or not _running(runtime, w):
                     w.failure = _exited(w, runtime)
+    # The log may lag behind /health: let it catch up (briefly) so the display shows
+    # every phase the server went through, then say healthy.
+    catch_up = time.monotonic() + CATCH_UP
+    while time.monotonic() < catch_up and any(
+            w.ready and not w.ended and w.phases.status.phase != "ready" for w in watches):
+        _read_line(lines, display, 0.1)
+    for w in watches:
+        if w.ready:
+            display.update(w.name, _label(w), Status("healthy", w.url))
+
+
+def _read_line(lines: queue.Queue, display: Display, wait: float) -> bool:
+    """Take one log line off the queue (waiting up to `wait`); False when there was none."""
+    try:
+        watch, line = lines.get(timeout=wait)
+    except queue.Empty:
+        return False
+    if line is None:
+        watch.ended = True
+    else:
+        watch.lines.append(line)
+        if watch.phases.feed(line):
+            display.update(watch.name, _label(watch), watch.phases.status)
+    return True
 
 
 def _pump(runtime: Runtime, watch: Watch, lines: queue.Queue) -> None:

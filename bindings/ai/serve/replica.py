@@ -7,6 +7,7 @@ really runs. A native process carries the same labels in its environment.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -34,9 +35,11 @@ class Replica:
 
     @property
     def name(self) -> str:
-        """The container name: `edge-ai-<model slug>-<server>-<replica>`."""
+        """The container name: `edge-ai-<model slug>-<server>-<replica>-<project>`, the
+        last part a short hash of the project folder (two projects may serve one model)."""
         slug = re.sub(r"[^a-z0-9]+", "-", self.model.lower()).strip("-")
-        return f"edge-ai-{slug}-{self.server.name}-{self.index}"
+        project = hashlib.sha1(self.root.encode()).hexdigest()[:6]
+        return f"edge-ai-{slug}-{self.server.name}-{self.index}-{project}"
 
     @property
     def url(self) -> str:

@@ -64,7 +64,7 @@ def test_a_server_that_exits_fails_with_its_last_log_lines(host, catalogue, tmp_
     outcome, _ = serve(catalogue, tmp_path)
     try:
         (error,) = outcome.errors
-        assert "edge-ai-hf-thebloke-llama-2-13b-chat-awq-vllm-0" in error
+        assert "edge-ai-hf-thebloke-llama-2-13b-chat-awq-vllm-0-" in error
         assert "stopped before it was ready: exited (1)" in error
         assert "error: torch.OutOfMemoryError: CUDA out of memory" in error
         assert "its last log lines:" in error and "Traceback" in error
@@ -141,3 +141,18 @@ def test_native_runtime_serves_and_routes(host, catalogue, tmp_path):
         assert httpx.post(url + "/embed", json={"inputs": "hi"}).json() == [[2.0, 1.0, 0.0]]
     finally:
         stop_all("native", tmp_path)
+
+
+def test_another_projects_server_for_the_same_model_is_left_alone(host, catalogue, tmp_path):
+    one, other = tmp_path / "one", tmp_path / "other"
+    one.mkdir(), other.mkdir()
+    first, _ = serve(catalogue, one)
+    try:
+        second, shown = serve(catalogue, other)
+        assert "already running" not in shown and len(host.runs()) == 2
+        assert second.routes[AWQ]["urls"] != first.routes[AWQ]["urls"]
+        # and on another GPU: the first project's holds GPU 0
+        gpus = sorted(s.gpu_indexes[0] for s in get_runtime("docker").find(AWQ))
+        assert gpus == [0, 1]
+    finally:
+        stop_all()

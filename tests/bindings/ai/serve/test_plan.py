@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ def test_one_replica_on_the_first_gpu_at_the_servers_port(catalogue):
     (model,) = plan(catalogue)
     (replica,) = model.replicas
     assert (replica.port, [g.index for g in replica.gpus]) == (8000, [0])
-    assert replica.name == "edge-ai-hf-thebloke-llama-2-13b-chat-awq-vllm-0"
+    assert replica.name.startswith("edge-ai-hf-thebloke-llama-2-13b-chat-awq-vllm-0-")
+    assert replica.name != replace(replica, root="/elsewhere").name
     assert model.route() == {"engine": "vllm", "urls": ["http://127.0.0.1:8000"],
                              "served_model": "TheBloke/Llama-2-13B-chat-AWQ"}
     assert replica.labels()["dev.edge.model"] == AWQ
