@@ -264,12 +264,14 @@ class NativeRuntime(Runtime):
             )
         log_dir = Path(tempfile.gettempdir()) / "edge-ai-serve"
         log_dir.mkdir(parents=True, exist_ok=True)
-        log = log_dir / f"{replica.name}.log"
+        # a file of its own: a server by the same name may be running (or starting) still
+        fd, name = tempfile.mkstemp(prefix=f"{replica.name}-", suffix=".log", dir=log_dir)
+        log = Path(name)
         environ = command.environ()
         environ[self.LABELS_VAR] = json.dumps(replica.labels())
         environ[self.LOG_VAR] = str(log)
         environ["EDGE_AI_NAME"] = replica.name
-        with log.open("wb") as out:
+        with open(fd, "wb") as out:
             proc = subprocess.Popen([exe, *command.argv[1:]], stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=environ,
                                     start_new_session=True)
