@@ -133,6 +133,8 @@ def _dry_run(catalogue: Any, models: list[str], options: Any, runtime_name: str,
     notes: list[str] = []
     runtime = get_runtime(runtime_name)
     plans = plan_models(catalogue, models, options, root=root, gpus=_probe_or_none(notes))
+    notes += [f"{p.spec.model}: edge could not route to it yet: {why}" for p in plans
+              if (why := p.unroutable())]
     for note in notes + [n for p in plans for n in p.notes]:
         click.echo(f"# note: {note}")
     for image in dict.fromkeys(r.image for p in plans for r in p.replicas):

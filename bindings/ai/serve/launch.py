@@ -26,6 +26,7 @@ from bindings.ai.serve.plan import ServeOptions, plan_models, port_free
 from bindings.ai.serve.progress import Display, Phases, Status
 from bindings.ai.serve.replica import Served
 from bindings.ai.serve.runtime import Runtime
+from bindings.ai.serve.spec import ServeError
 
 POLL = 0.5        # seconds between health checks
 TAIL = 15         # log lines shown when a server fails
@@ -85,6 +86,11 @@ def serve_models(
     plans = plan_models(catalogue, fresh, options, root=root, gpus=gpus, busy_gpus=busy,
                         is_free=port_free)
     for plan in plans:
+        why = plan.unroutable()
+        if why:  # a server nobody can use would only hold a GPU
+            raise ServeError(f"{plan.spec.model}: edge could not route requests to a "
+                             f"{plan.server.name} server: {why}. `--dry-run` and `--emit` "
+                             "still show how to run it")
         outcome.notes += plan.notes
     for served in existing:
         if served.model in fresh:  # an exited leftover holds the container name

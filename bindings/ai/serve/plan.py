@@ -55,6 +55,23 @@ class ModelPlan:
     api_key_env: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    def unroutable(self) -> str | None:
+        """Why edge could not send this model's requests to the server (None: it can):
+        the route's engine must exist and serve the model's task."""
+        from bindings.ai.engines import ENGINES, engines_serving
+        from bindings.ai.tasks import TASKS, get_task
+
+        engine = self.server.name
+        if engine not in ENGINES:
+            return f"edge has no {engine} engine yet (engines: {', '.join(ENGINES)})"
+        task = get_task(self.spec.task)
+        if task is None:
+            return (f"edge runs no {self.spec.task or 'unnamed'} task yet "
+                    f"(tasks: {', '.join(TASKS)})")
+        if engine not in engines_serving(task.capability):
+            return f"edge's {engine} engine does not serve {task.capability} yet"
+        return None
+
     def route(self) -> dict[str, Any]:
         """The `[ai.routes."MODEL"]` table that sends the model to these replicas."""
         table: dict[str, Any] = {

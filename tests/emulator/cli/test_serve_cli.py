@@ -202,3 +202,13 @@ def test_serve_routes_a_running_edge_dev_to_the_server(host, tmp_path, runtime, 
         assert host.containers() == [] or runtime == "native"
     finally:
         dev.stop()
+
+
+def test_dry_run_says_when_edge_could_not_route_the_model_yet(host, monkeypatch):
+    from bindings.ai import engines
+
+    monkeypatch.delitem(engines.ENGINES, "tgi")
+    result = invoke("serve", AWQ, "--engine", "tgi", "--dry-run")
+    assert result.exit_code == 0
+    assert f"# note: {AWQ}: edge could not route to it yet: edge has no tgi engine" in \
+        result.stdout

@@ -133,14 +133,26 @@ def test_no_gpu_stops_before_anything_starts(host, catalogue, tmp_path):
 
 
 def test_native_runtime_serves_and_routes(host, catalogue, tmp_path):
-    outcome, _ = serve(catalogue, tmp_path, runtime="native", native=True,
-                       models=("@cf/test/embed-small",))
+    fp16 = "@cf/meta/llama-2-7b-chat-fp16"
+    outcome, _ = serve(catalogue, tmp_path, runtime="native", native=True, models=(fp16,))
     try:
-        (url,) = outcome.routes["@cf/test/embed-small"]["urls"]
-        assert outcome.routes["@cf/test/embed-small"]["engine"] == "tei"
-        assert httpx.post(url + "/embed", json={"inputs": "hi"}).json() == [[2.0, 1.0, 0.0]]
+        (url,) = outcome.routes[fp16]["urls"]
+        assert outcome.routes[fp16]["engine"] == "vllm"
+        models = httpx.get(url + "/v1/models").json()["data"]
+        assert models[0]["id"] == "meta-llama/Llama-2-7b-chat-hf"
     finally:
         stop_all("native", tmp_path)
+
+
+def test_a_server_edge_could_not_route_to_is_not_started(host, catalogue, tmp_path,
+                                                         monkeypatch):
+    from bindings.ai import engines
+
+    monkeypatch.delitem(engines.ENGINES, "tgi")
+    with pytest.raises(ServeError, match="edge could not route requests to a tgi server: "
+                                         "edge has no tgi engine yet"):
+        serve(catalogue, tmp_path, server="tgi")
+    assert host.runs() == []
 
 
 def test_another_projects_server_for_the_same_model_is_left_alone(host, catalogue, tmp_path):
