@@ -60,10 +60,11 @@ MEMORY_OVERHEAD = 1.2
 SERVING_FIELDS = (
     "family", "size_b", "format", "quantization", "dtype", "prompt_format", "chat_template",
     "context_length", "hf_repos", "gguf", "engines", "gpu_memory_gib", "dimensions",
+    "engine_args",
 )
 _FAMILY_KEYS = frozenset({
     "family", "prompt_format", "chat_template", "context_length", "dtype", "engines",
-    "default_gguf_quantization", "sizes", "models", "dimensions",
+    "default_gguf_quantization", "sizes", "models", "dimensions", "engine_args",
 })  # fmt: skip
 
 
@@ -103,6 +104,9 @@ class ServingInfo:
     gpu_memory_gib: float | None = None
     #: the output vector size (embedding models).
     dimensions: int | None = None
+    #: flags a server needs for these weights beyond what the fields above give, per
+    #: engine (`edge ai serve` appends them), e.g. Mistral's own format on vLLM.
+    engine_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def hf_repo(self) -> str | None:
@@ -121,6 +125,7 @@ class ServingInfo:
             out[name] = {"repo": hub.repo, "file": hub.file} if hub else None
         out["hf_repos"] = dict(self.hf_repos)
         out["engines"] = list(self.engines)
+        out["engine_args"] = {name: list(args) for name, args in self.engine_args.items()}
         out["hf_repo"] = self.hf_repo
         return out
 
@@ -183,6 +188,7 @@ def parse_serving(path: Path, data: Any, where: str = "edge-serving",
         gpu_memory_gib=given_memory if given_memory is not None
         else estimate_gpu_memory(size, quantization),
         dimensions=fields.positive_int("dimensions"),
+        engine_args=fields.engine_args("engine_args"),
     )
 
 
@@ -220,6 +226,17 @@ class _Fields:
                                   or value <= 0):
             raise self._fail(key, f"must be a positive integer, not {value!r}")
         return value
+
+    def engine_args(self, key: str) -> dict[str, tuple[str, ...]]:
+        value = self.data.get(key) or {}
+        if not isinstance(value, dict) or not all(
+            name in ENGINE_NAMES and isinstance(args, list)
+            and all(isinstance(a, str) for a in args)
+            for name, args in value.items()
+        ):
+            raise self._fail(key, "must map engine names "
+                             f"({', '.join(sorted(ENGINE_NAMES))}) to lists of flags")
+        return {name: tuple(args) for name, args in value.items()}
 
     def hub_file(self, key: str) -> HubFile | None:
         value = self.data.get(key)
@@ -289,7 +306,8 @@ def _family_defaults(path: Path, where: str, family: str, size: float | None) ->
         known = ", ".join(family_names())
         raise CatalogueError(path, f"{where}.family",
                              f"{family!r} is not a known family (known: {known})")
-    shared = ("prompt_format", "context_length", "dtype", "engines", "dimensions")
+    shared = ("prompt_format", "context_length", "dtype", "engines", "dimensions",
+              "engine_args")
     out: dict[str, Any] = {k: data[k] for k in shared if k in data}
     if size is None or not data.get("sizes"):  # without sizes, rows name their own repos
         return out

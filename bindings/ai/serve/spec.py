@@ -79,5 +79,6 @@ def serve_spec(entry: Any) -> ServeSpec:
         # given in the data, else the catalogue's estimate (catalogue.serving)
         gpu_memory_gib=serving.gpu_memory_gib,
         servers=servers,
+        extra_args=dict(serving.engine_args),
     )
 

@@ -165,3 +165,15 @@ def test_a_models_row_error_names_the_family_file_and_model(families):
 
 def test_the_shipped_families_folder_is_the_packages():
     assert FAMILIES_DIR.name == "families" and (FAMILIES_DIR / "llama-2-chat.yaml").is_file()
+
+
+def test_engine_args_per_engine_come_from_the_family_or_the_entry(tmp_path):
+    serving = load_catalogue().get("@cf/mistralai/mistral-small-3.1-24b-instruct").serving
+    assert serving.engine_args["vllm"][:2] == ("--tokenizer-mode", "mistral")
+    assert serving.as_dict()["engine_args"]["vllm"][0] == "--tokenizer-mode"
+    own = parse_serving(tmp_path / "x", {"engine_args": {"tgi": ["--trust-remote-code"]}})
+    assert own.engine_args == {"tgi": ("--trust-remote-code",)}
+    with pytest.raises(CatalogueError, match="engine_args must map engine names"):
+        parse_serving(tmp_path / "x", {"engine_args": {"sglang": ["--x"]}})
+    with pytest.raises(CatalogueError, match="engine_args must map engine names"):
+        parse_serving(tmp_path / "x", {"engine_args": {"vllm": "--x"}})

@@ -46,3 +46,12 @@ def test_a_server_the_model_does_not_list_is_refused(catalogue):
     spec = serve_spec(catalogue.get("@cf/test/embed-small"))
     with pytest.raises(ServeError, match="cannot be served by tgi: its serving data lists tei"):
         spec.pick_server("tgi")
+
+
+def test_the_catalogues_engine_args_reach_the_server_command(catalogue):
+    from bindings.ai.serve.servers import SERVERS, Launch
+
+    spec = serve_spec(catalogue.get("@cf/mistralai/mistral-small-3.1-24b-instruct"))
+    args = SERVERS["vllm"].args(spec, Launch(), native=False)
+    assert args[-6:] == ["--tokenizer-mode", "mistral", "--config-format", "mistral",
+                         "--load-format", "mistral"]
