@@ -193,13 +193,20 @@ class Llama2Format(_Format):
 
 
 class ChatMLFormat(_Format):
-    """ChatML: `<|im_start|>{role}\\n{content}<|im_end|>\\n` per message, then the reply's."""
+    """ChatML: `<|im_start|>{role}\\n{content}<|im_end|>\\n` per message, then the reply's.
+    `default_system` opens a conversation that does not start with a system message
+    (Qwen1.5's template does so with "You are a helpful assistant")."""
 
     name = "chatml"
     stop = ("<|im_end|>",)
 
+    def __init__(self, *, default_system: str | None = None, name: str = "chatml") -> None:
+        self.default_system, self.name = default_system, name
+
     def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
         turns, prefix = _split_prefix([_content(m, i) for i, m in enumerate(messages)])
+        if self.default_system is not None and messages and _content(messages[0], 0)[0] != "system":
+            turns = [("system", self.default_system), *turns]
         out = [f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in turns]
         out.append("<|im_start|>assistant\n" + (prefix or ""))
         return "".join(out)
@@ -337,7 +344,10 @@ class ServedTemplate(_Format):
 
 
 def get_format(name: str, *, leading_bos: bool = False) -> _Format:
-    """The named built-in format; `ValueError` listing the known names otherwise."""
+    """The named built-in format (these, or a family's of `bindings.ai.family_formats`);
+    `ValueError` listing the known names otherwise."""
+    from bindings.ai.family_formats import FAMILY_FORMATS
+
     key = name.strip().lower()
     if key in ("llama2", "llama-2", "llama-2-chat"):
         return Llama2Format(leading_bos=leading_bos)
@@ -345,7 +355,10 @@ def get_format(name: str, *, leading_bos: bool = False) -> _Format:
         return ChatMLFormat()
     if key in ("none", "raw-concat"):
         return RawConcatFormat(key)
-    raise ValueError(f"unknown prompt format {name!r} (known: llama2, chatml, none, raw-concat)")
+    if key in FAMILY_FORMATS:
+        return FAMILY_FORMATS[key]()
+    known = ", ".join(["llama2", "chatml", "none", "raw-concat", *FAMILY_FORMATS])
+    raise ValueError(f"unknown prompt format {name!r} (known: {known})")
 
 
 def jinja_format(source: str, *, bos_token: str = "", eos_token: str = "", name: str = "gguf",

@@ -17,6 +17,12 @@ Written from TGI's sources and OpenAPI document (read, not copied):
   `ErrorResponse` frame; `/health` 200 when ready, 503 otherwise; `/tokenize` returns
   `[{id, text, start, stop}]`.
 
+- the Messages API, `POST /v1/chat/completions` (`ChatRequest`: messages, max_tokens,
+  temperature with 0 meaning greedy, top_p, seed, stop, stream, stream_options; OpenAI
+  `chat.completion.chunk` frames, the last with `usage`, then `data: [DONE]`), rendering
+  `chat_template` with jinja2; without one, 422 `template_error` "Template error:
+  template not found". `rendered` records each prompt it built.
+
 Tokenizer: `<s>` then whitespace words. Replies are scripted; knobs script failures and
 counters record what the server saw (requests, /info and /tokenize calls, disconnects).
 """
@@ -57,6 +63,7 @@ class FakeTgi:
     hang_after: int | None = None
     no_final: bool = False  # close the stream before the frame with generated_text
     health_status: int = 200
+    chat_template: str | None = None  # the served model's template (None: it has none)
     # records
     requests: list[dict[str, Any]] = field(default_factory=list)
     peers: list[int] = field(default_factory=list)  # client port of each generate request
@@ -65,6 +72,7 @@ class FakeTgi:
     disconnects: int = 0
     completed: int = 0
     tokens_sent: int = 0
+    rendered: list[str] = field(default_factory=list)
 
     def app(self) -> Starlette:
         return Starlette(
@@ -74,6 +82,7 @@ class FakeTgi:
                 Route("/tokenize", self.tokenize, methods=["POST"]),
                 Route("/generate", self.generate, methods=["POST"]),
                 Route("/generate_stream", self.generate_stream, methods=["POST"]),
+                Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             ]
         )
 
@@ -185,6 +194,49 @@ class FakeTgi:
         if problem:
             return None, self.error(422, problem, "validation"), length
         return body, None, length
+
+    async def chat_completions(self, request: Request) -> Response:
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        body = await request.json()
+        self.requests.append(body)
+        if self.chat_template is None:
+            return self.error(422, "Template error: template not found", "template_error")
+
+        def raise_exception(message: str) -> None:
+            raise jinja2.TemplateError(message)
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = raise_exception
+        try:
+            prompt = env.from_string(self.chat_template).render(
+                messages=body["messages"], bos_token="<s>", eos_token="</s>",
+                add_generation_prompt=True)
+        except jinja2.TemplateError as exc:
+            return self.error(422, f"Template error: {exc}", "template_error")
+        self.rendered.append(prompt)
+        temperature = body.get("temperature")
+        params = {"max_new_tokens": body.get("max_tokens") or 100, "stop": body.get("stop"),
+                  "do_sample": temperature != 0.0}
+        tokens, finish = self.plan(params)
+        prompt_tokens = len(tokenize(prompt))
+
+        async def frames():
+            for i, token in enumerate(tokens):
+                last = i == len(tokens) - 1
+                chunk = {"object": "chat.completion.chunk", "model": self.model_id,
+                         "choices": [{"index": 0, "delta": {"role": "assistant",
+                                                            "content": token},
+                                      "finish_reason": finish if last else None}]}
+                if last and (body.get("stream_options") or {}).get("include_usage"):
+                    chunk["usage"] = {"prompt_tokens": prompt_tokens,
+                                      "completion_tokens": len(tokens),
+                                      "total_tokens": prompt_tokens + len(tokens)}
+                yield f"data: {json.dumps(chunk)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(frames(), media_type="text/event-stream")
 
     async def generate(self, request: Request) -> Response:
         body, failure, _ = await self.check(request)

@@ -16,6 +16,12 @@ Written from vLLM's own sources (read, not copied):
   context length is N tokens. However, you requested M tokens (...)".
 - `/health` (200, empty body), `/v1/models` (`{"object": "list", "data": [{"id", ...}]}`)
   and `/tokenize` (`{"model", "prompt"}` -> `{"count", "max_model_len", "tokens"}`).
+- `/v1/chat/completions` (`ChatCompletionRequest`: `messages`, `add_generation_prompt`,
+  `continue_final_message`; `ChatCompletionStreamResponse` frames with
+  `choices[].delta`, first `{"role": "assistant", "content": ""}`), rendering the
+  messages with `chat_template` (Jinja, as transformers does: sandboxed, `bos_token`,
+  `raise_exception`); without one, vLLM's 400 "As of transformers v4.44, default chat
+  template is no longer allowed, ...". `rendered` records each rendered prompt.
 
 The tokenizer is whitespace words; replies are scripted. Knobs (attributes) script
 failures, and counters record what happened (requests received, disconnects).
@@ -53,9 +59,13 @@ class FakeVllm:
     no_done: bool = False  # end the stream without `data: [DONE]`
     no_usage: bool = False  # ignore stream_options.include_usage (like some servers)
     health_status: int = 200
+    chat_template: str | None = None  # the served model's template (None: it has none)
+    bos_token: str = "<s>"
+    eos_token: str = "</s>"
     # records
     requests: list[dict[str, Any]] = field(default_factory=list)
     peers: list[int] = field(default_factory=list)  # client port of each completion request
+    rendered: list[str] = field(default_factory=list)  # prompts the chat endpoint built
     disconnects: int = 0
     tokenize_calls: int = 0
     completed: int = 0
@@ -68,6 +78,7 @@ class FakeVllm:
                 Route("/health", self.health),
                 Route("/v1/models", self.list_models),
                 Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
                 Route("/tokenize", self.tokenize, methods=["POST"]),
             ]
         )
@@ -202,6 +213,82 @@ class FakeVllm:
             self.stream(ident, body["model"], tokens, finish, usage, include_usage),
             media_type="text/event-stream",
         )
+
+    def render_chat(self, body: dict[str, Any]) -> str:
+        """The chat template applied as vLLM applies it (through transformers' rules)."""
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        def raise_exception(message: str) -> None:
+            raise jinja2.TemplateError(message)
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                            extensions=["jinja2.ext.loopcontrols"])
+        env.globals["raise_exception"] = raise_exception
+        messages = body["messages"]
+        continues = bool(body.get("continue_final_message"))
+        text = env.from_string(self.chat_template or "").render(
+            messages=messages, bos_token=self.bos_token, eos_token=self.eos_token,
+            add_generation_prompt=body.get("add_generation_prompt", True) and not continues)
+        if continues:  # cut after the final message's content, as transformers does
+            final = str(messages[-1].get("content") or "").strip()
+            text = text[: text.rindex(final) + len(final)]
+        return text
+
+    async def chat_completions(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return self.error(400, "Invalid JSON body", "BadRequestError")
+        self.requests.append(body)
+        if body.get("model") not in (self.model, *self.loras):
+            return self.error(
+                404, f"The model `{body.get('model')}` does not exist.", "NotFoundError", "model"
+            )
+        if not isinstance(body.get("messages"), list):
+            return self.error(400, "Field required: messages", "BadRequestError", "messages")
+        if body.get("add_generation_prompt") and body.get("continue_final_message"):
+            return self.error(400, "Cannot set both `continue_final_message` and "
+                              "`add_generation_prompt` to True.", "BadRequestError")
+        if self.chat_template is None:
+            return self.error(
+                400, "As of transformers v4.44, default chat template is no longer allowed, so "
+                "you must provide a chat template if the tokenizer does not define one.",
+                "BadRequestError")
+        try:
+            prompt = self.render_chat(body)
+        except Exception as exc:  # a template that refuses the messages
+            return self.error(400, str(exc), "BadRequestError")
+        self.rendered.append(prompt)
+        problem = self.validate({**body, "prompt": prompt})
+        if problem:
+            return self.error(400, problem, "BadRequestError")
+        max_tokens = body.get("max_tokens") or 16
+        tokens, finish = self.tokens(body, max_tokens)
+        prompt_tokens = len(prompt.split())
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
+                 "total_tokens": prompt_tokens + len(tokens)}
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        async def frames():
+            def frame(choices: list[dict[str, Any]], **extra: Any) -> str:
+                chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                         "created": int(time.time()), "model": body["model"],
+                         "choices": choices, **extra}
+                return f"data: {json.dumps(chunk)}\n\n"
+
+            yield frame([{"index": 0, "delta": {"role": "assistant", "content": ""},
+                          "finish_reason": None}])
+            for i, token in enumerate(tokens):
+                last = i == len(tokens) - 1
+                yield frame([{"index": 0, "delta": {"content": token},
+                              "finish_reason": finish if last else None}])
+            if include_usage and not self.no_usage:
+                yield frame([], usage=usage)
+            yield "data: [DONE]\n\n"
+            self.completed += 1
+
+        return StreamingResponse(frames(), media_type="text/event-stream")
 
     def tokens(self, body: dict[str, Any], max_tokens: int) -> tuple[list[str], str]:
         words = self.reply.split(" ")

@@ -30,12 +30,13 @@ import yaml
 
 from bindings.ai.catalogue.errors import CatalogueError
 from bindings.ai.chat_templates import FORMAT_NAMES
+from bindings.ai.family_formats import FAMILY_FORMATS
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 FAMILIES_DIR = Path(__file__).parent / "families"
 
 #: what `prompt_format` may name: the hand-written formats, or "gguf" (the weights' own).
-PROMPT_FORMATS = frozenset(FORMAT_NAMES) | {"gguf"}
+PROMPT_FORMATS = frozenset(FORMAT_NAMES) | frozenset(FAMILY_FORMATS) | {"gguf"}
 
 #: engines a model can name in `engines` (keys of `bindings.ai.engines.ENGINES`, plus
 #: Hugging Face text-embeddings-inference for embedding models).

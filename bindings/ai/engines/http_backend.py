@@ -58,6 +58,8 @@ class HttpEngine:
         self._client = client or make_client(route.options)
         self._owns_client = client is None
         self._hints: dict[str, str] = {}
+        #: replicas whose model turned out to have no chat template (`openai_chat`).
+        self._untemplated: set[str] = set()
         self.loras: dict[str, str] = dict(route.options.get("loras") or {})
 
     def prompt_format(self, model: str) -> PromptFormat | None:

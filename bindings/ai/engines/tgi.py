@@ -1,4 +1,10 @@
-"""The `tgi` engine: Hugging Face text-generation-inference over its native API.
+"""The `tgi` engine: Hugging Face text-generation-inference over its own API.
+
+A request for the served weights' own template (`GenerationRequest.chat`) goes to TGI's
+Messages API, `POST /v1/chat/completions` (`engines.openai_chat`), which applies the
+model's chat template; a model without one (422 `template_error` "template not found")
+is remembered per replica and served as below with the catalogue's format. LoRA and a
+trailing assistant prefix stay on the native API (TGI's chat takes neither).
 
 `POST /generate_stream` with the prompt the binding templated (`inputs`), read as SSE:
 each frame carries a `token` (`id`, `text`, `logprob`, `special`), the last one also
@@ -39,6 +45,12 @@ Parameter mapping (onto `Validation::validate` in `router/src/validation.rs`):
 
 Greedy wins: with temperature 0 or top_p 0 no sampling warper is sent, because TGI turns
 any `top_k`/`top_p` back into sampling even with `do_sample: false`.
+
+On the chat endpoint (`ChatRequest::try_into_generate` in `router/src/lib.rs`) the same
+values go as `max_tokens`, `temperature` (0 when greedy: TGI's own "greedy only when
+temperature is 0"), `top_p`, `seed`, `stop` and `frequency_penalty`; TGI's chat has no
+`top_k` or `repetition_penalty`, and turns `presence_penalty` into a repetition penalty
+(`x + 2`), so those are not sent.
 """
 
 from __future__ import annotations
@@ -50,7 +62,7 @@ from typing import Any
 
 import httpx
 
-from bindings.ai.engines import http_errors
+from bindings.ai.engines import http_errors, openai_chat
 from bindings.ai.engines.base import TEXT_GENERATION, EngineLabel, GenerationRequest, Usage
 from bindings.ai.engines.http_backend import (
     DONE,
@@ -110,6 +122,20 @@ def generate_parameters(request: GenerationRequest, loras: dict[str, str] | None
     return params
 
 
+def chat_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """Native `parameters` (from `generate_parameters`) as Messages API fields (see the
+    module docstring)."""
+    out: dict[str, Any] = {"max_tokens": params["max_new_tokens"]}
+    if params.get("do_sample") is False:
+        out["temperature"] = 0.0
+    elif "temperature" in params:
+        out["temperature"] = params["temperature"]
+    for key in ("top_p", "seed", "stop", "frequency_penalty"):
+        if key in params:
+            out[key] = params[key]
+    return out
+
+
 def _finite(value: float) -> float:
     if math.isnan(value) or math.isinf(value):
         raise bad_input(f"sampling parameters must be finite numbers, got {value}")
@@ -121,6 +147,8 @@ class TgiEngine(HttpEngine):
 
     name = "tgi"
     capabilities = CAPABILITIES
+    #: its Messages API applies the served model's own template (see the docstring).
+    applies_chat_template = True
 
     def __init__(self, route: Route, *, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(route, [u.rstrip("/") for u in route.urls] or [DEFAULT_URL], client)
@@ -172,6 +200,41 @@ class TgiEngine(HttpEngine):
         self, replica: Replica, request: GenerationRequest, params: dict[str, Any]
     ) -> AsyncIterator[str | Usage]:
         url = replica.url
+        messages = request.messages or []
+        continues = bool(messages) and messages[-1].get("role") == "assistant"
+        chattable = not request.lora and not (continues and request.prompt)
+        replies = openai_chat.served_or_fallback(
+            url, request, self._untemplated,
+            (lambda: self._chat_on(url, request, params)) if chattable else None,
+            lambda: self._complete_on(url, request, params),
+        )
+        async with aclosing(replies):
+            async for item in replies:
+                yield item
+
+    async def _chat_on(
+        self, url: str, request: GenerationRequest, params: dict[str, Any]
+    ) -> AsyncIterator[str | Usage]:
+        """One request over the Messages API: TGI applies the model's template."""
+        endpoint = f"{url}/v1/chat/completions"
+        fields = openai_chat.chat_fields(request.messages or [])
+        payload = {
+            "model": "tgi",
+            "messages": fields["messages"],
+            **chat_parameters(params),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        replies = openai_chat.stream_chat(self._client, endpoint, payload, backend="tgi",
+                                          hint=self.hint(url))
+        async with aclosing(replies):
+            async for item in replies:
+                yield item
+
+    async def _complete_on(
+        self, url: str, request: GenerationRequest, params: dict[str, Any]
+    ) -> AsyncIterator[str | Usage]:
+        """One request over `/generate_stream`: the prompt as edge rendered it."""
         await self.check_prompt_length(url, request.prompt)
         endpoint = f"{url}/generate_stream"
         payload = {"inputs": request.prompt, "parameters": params, "stream": True}

@@ -1,11 +1,19 @@
-"""The `vllm` engine: a vLLM server (or any OpenAI-compatible one) over `/v1/completions`.
+"""The `vllm` engine: a vLLM server (or any OpenAI-compatible one) over its OpenAI API.
 
-The binding templates the prompt (Llama-2-chat for the seed models, or verbatim with
-`raw`), so the engine uses the text-completion endpoint, never chat: what reaches the
-weights is exactly what Cloudflare's model would see. It streams (`stream: true` with
-`stream_options: {"include_usage": true}`) and reads SSE `data:` frames up to
-`data: [DONE]`; token counts come from the final usage frame. The same protocol is
-spoken by SGLang, llama.cpp's server and routers in front of a fleet.
+Which endpoint a request takes depends on who templates it (`GenerationRequest.chat`):
+
+- the served weights' own template (no route format, no format the catalogue pins):
+  `/v1/chat/completions` with the messages (`engines.openai_chat`), so vLLM applies
+  the model's template from its tokenizer config. A server with no template for the
+  model (HTTP 400 "...default chat template is no longer allowed...") is remembered per
+  replica, and the request goes to `/v1/completions` with the catalogue's format instead;
+- a format edge renders (Llama-2-chat for the seed models, a route's `prompt_format`) or
+  a `raw` prompt: `/v1/completions` with that text, so what reaches the weights is
+  exactly what Cloudflare's model would see.
+
+Both stream (`stream: true` with `stream_options: {"include_usage": true}`) and read SSE
+`data:` frames up to `data: [DONE]`; token counts come from the final usage frame. The
+same protocol is spoken by SGLang, llama.cpp's server and routers in front of a fleet.
 
 Start the seed model with: `vllm serve TheBloke/Llama-2-13B-chat-AWQ --quantization awq`.
 
@@ -14,7 +22,8 @@ in `vllm/sampling_params.py` and `CompletionRequest` in `vllm/entrypoints/openai
 
 | GenerationRequest  | sent as              | rule                                               |
 |--------------------|----------------------|----------------------------------------------------|
-| prompt             | prompt               | verbatim (already templated)                       |
+| prompt             | prompt               | verbatim (already templated); chat: `messages`,    |
+|                    |                      | a trailing assistant turn `continue_final_message` |
 | max_tokens         | max_tokens           | must be >= 1 (else 5006)                           |
 | temperature        | temperature          | clamped to [0, 2] (Cloudflare allows 5); 0 = greedy|
 | top_p              | top_p                | clamped to (0, 1] (Cloudflare allows 0..2); 0 ->   |
@@ -30,6 +39,7 @@ in `vllm/sampling_params.py` and `CompletionRequest` in `vllm/entrypoints/openai
 | (none)             | model                | route `served_model`, else `GET /v1/models` first id|
 
 Unset fields are not sent, so the server's own defaults (its generation config) apply.
+The chat endpoint takes the same sampling fields (vLLM's `ChatCompletionRequest`).
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from typing import Any
 
 import httpx
 
-from bindings.ai.engines import http_errors
+from bindings.ai.engines import http_errors, openai_chat
 from bindings.ai.engines.base import TEXT_GENERATION, EngineLabel, GenerationRequest, Usage
 from bindings.ai.engines.http_backend import (
     DONE,
@@ -109,6 +119,8 @@ class VllmEngine(HttpEngine):
 
     name = "vllm"
     capabilities = CAPABILITIES
+    #: its chat endpoint applies the served model's own template (see the docstring).
+    applies_chat_template = True
 
     def __init__(self, route: Route, *, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(route, [base_url(u) for u in route.urls] or [DEFAULT_URL], client)
@@ -136,6 +148,19 @@ class VllmEngine(HttpEngine):
             model = self.loras.get(request.lora, request.lora)
         else:
             model = await self.served_model(url)
+        replies = openai_chat.served_or_fallback(
+            url, request, self._untemplated,
+            lambda: self._chat_on(url, model, request, params),
+            lambda: self._complete_on(url, model, request, params),
+        )
+        async with aclosing(replies):
+            async for item in replies:
+                yield item
+
+    async def _complete_on(
+        self, url: str, model: str, request: GenerationRequest, params: dict[str, Any]
+    ) -> AsyncIterator[str | Usage]:
+        """One request over `/v1/completions`: the prompt as edge rendered it."""
         payload = {
             "model": model,
             "prompt": request.prompt,
@@ -172,6 +197,27 @@ class VllmEngine(HttpEngine):
                 "completion_tokens": chunks,
             }
         yield _usage(usage, chunks, endpoint)
+
+    async def _chat_on(
+        self, url: str, model: str, request: GenerationRequest, params: dict[str, Any]
+    ) -> AsyncIterator[str | Usage]:
+        """One request over `/v1/chat/completions`: the server applies its template."""
+        endpoint = f"{url}/v1/chat/completions"
+        payload = {
+            "model": model,
+            **openai_chat.chat_fields(request.messages or []),
+            **params,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        async def count_prompt() -> int:  # no usage frame: the fallback rendering counts
+            return await self.count_tokens(url, model, request.prompt) if request.prompt else 0
+
+        replies = openai_chat.stream_chat(self._client, endpoint, payload, backend="vllm",
+                                          hint=self.hint(url), count_prompt=count_prompt)
+        async with aclosing(replies):
+            async for item in replies:
+                yield item
 
     async def count_tokens(self, url: str, model: str, prompt: str) -> int:
         """The prompt's token count from the server's tokenizer endpoint; 0 if it has none.

@@ -525,3 +525,25 @@ def test_edge_dev_answers_the_chat_example_with_the_stand_in():
     log = server.output()
     assert re.search(r"\d+ models → llama\.cpp: SmolLM2-135M-Instruct \(stand-in\)", log)
     assert "llama.cpp: loading SmolLM2-135M-Instruct (stand-in)" in log
+
+
+@llama
+@pytest.mark.parametrize("model", [
+    "@cf/meta/llama-3.1-8b-instruct", "@cf/qwen/qwen1.5-7b-chat-awq", "@hf/google/gemma-7b-it",
+    "@cf/mistral/mistral-7b-instruct-v0.1", "@cf/deepseek-ai/deepseek-r1-distill-qwen-32b",
+    "@cf/zai-org/glm-4.7-flash",  # a model edge has no serving data for
+])
+async def test_catalogue_models_run_on_the_stand_in_with_its_own_template(engine, model):
+    """Every text-generation record runs on the stand-in by default: the prompt is the
+    stand-in's ChatML (its GGUF's template), never the catalogue model's family format."""
+    from bindings.ai.catalogue import load_catalogue
+    from bindings.ai.routing import RouteTable
+    from bindings.ai.service import AiService
+
+    service = AiService(load_catalogue(), RouteTable(default=None))
+    service.set_engine("*", engine)
+    messages = [{"role": "user", "content": "Say hi"}]
+    result = await service.run(model, {"messages": messages, "max_tokens": 4, "temperature": 0})
+    assert result["response"].strip() and 0 < result["usage"]["completion_tokens"] <= 4
+    label = str(next(row for row in service.describe() if row.model == model))
+    assert "→ llama.cpp: SmolLM2-135M-Instruct (stand-in)" in label

@@ -330,3 +330,54 @@ async def test_replicas_fail_over_from_a_dead_tgi(fake, server):
         and "1/2 replicas up" in health.detail
         and "text-generation-launcher" in health.detail
     )
+
+
+# -- the served model's own template: the Messages API -------------------------------------
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+          "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+          "{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def chat_req(messages, prompt: str = "", **fields) -> GenerationRequest:
+    return GenerationRequest(model=MODEL, prompt=prompt, messages=messages, chat=True,
+                             stream=True, **fields)
+
+
+async def test_a_chat_request_goes_to_the_messages_api(fake, server):
+    fake.chat_template = CHATML
+    engine = engine_for(server.url)
+    messages = [{"role": "user", "content": "Hi"}]
+    text, usage = await collect(engine, chat_req(messages, max_tokens=3, temperature=0,
+                                                 top_k=5, repetition_penalty=1.2, seed=7))
+    await engine.close()
+    sent = fake.requests[0]
+    assert sent["messages"] == messages and sent["model"] == "tgi"
+    # greedy is temperature 0 on TGI's chat; top_k and repetition_penalty have no field there
+    assert {k: sent.get(k) for k in ("max_tokens", "temperature", "seed")} == {
+        "max_tokens": 3, "temperature": 0.0, "seed": 7}
+    assert "top_k" not in sent and "repetition_penalty" not in sent
+    assert fake.rendered == ["<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"]
+    assert text == "".join(fake.plan({"max_new_tokens": 3})[0])
+    assert usage == Usage(prompt_tokens=len(fake.rendered[0].split()) + 1, completion_tokens=3)
+
+
+async def test_a_model_without_a_template_falls_back_to_generate_stream(fake, server):
+    engine = engine_for(server.url)  # fake.chat_template is None: 422 template_error
+    messages = [{"role": "user", "content": "Hi"}]
+    text, _ = await collect(engine, chat_req(messages, prompt="[INST] Hi [/INST]"))
+    await collect(engine, chat_req(messages, prompt="[INST] Hi [/INST]"))
+    await engine.close()
+    assert text == fake.reply
+    assert ["messages" in r for r in fake.requests] == [True, False, False]
+    assert fake.requests[1]["inputs"] == "[INST] Hi [/INST]"
+
+
+async def test_lora_and_a_continued_reply_stay_on_the_native_api(fake, server):
+    fake.chat_template = CHATML
+    engine = engine_for(server.url)
+    prefix = [{"role": "user", "content": "Count"}, {"role": "assistant", "content": "One,"}]
+    await collect(engine, chat_req(prefix, prompt="<|im_start|>assistant\nOne,"))
+    await collect(engine, chat_req(prefix[:1], prompt="p", lora="my-adapter"))
+    await engine.close()
+    assert [r.get("inputs") for r in fake.requests] == ["<|im_start|>assistant\nOne,", "p"]
+    assert fake.requests[1]["parameters"]["adapter_id"] == "my-adapter"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -455,3 +456,105 @@ async def test_bad_input_surfaces_on_iteration_not_on_the_call():
         await anext(stream)
     await engine.close()
     assert info.value.code == 5006
+
+
+# -- the served model's own template: /v1/chat/completions ---------------------------------
+LLAMA31 = "@cf/meta/llama-3.1-8b-instruct"
+FIXTURES = Path(__file__).parents[1] / "template_fixtures"
+
+
+def chat_req(messages, prompt: str = "", **fields) -> GenerationRequest:
+    return GenerationRequest(model=MODEL, prompt=prompt, messages=messages, chat=True,
+                             stream=True, **fields)
+
+
+async def test_a_chat_request_goes_to_the_chat_endpoint_with_the_messages(fake, server):
+    fake.chat_template = (FIXTURES / "openhermes-2.5-mistral-7b.jinja").read_text()
+    engine = engine_for(server.url)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    text, usage = await collect(engine, chat_req(messages, max_tokens=4, temperature=0.5))
+    await engine.close()
+    sent = fake.requests[0]
+    assert sent["messages"] == messages and "prompt" not in sent
+    assert sent["max_tokens"] == 4 and sent["temperature"] == 0.5
+    assert sent["stream_options"] == {"include_usage": True}
+    assert "continue_final_message" not in sent
+    assert fake.rendered == ["<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi"
+                             "<|im_end|>\n<|im_start|>assistant\n"]
+    assert text == " ".join(fake.reply.split()[:4])
+    assert usage == Usage(prompt_tokens=len(fake.rendered[0].split()), completion_tokens=4)
+
+
+async def test_a_trailing_assistant_message_is_continued_not_answered(fake, server):
+    fake.chat_template = (FIXTURES / "openhermes-2.5-mistral-7b.jinja").read_text()
+    engine = engine_for(server.url)
+    prefix = [{"role": "user", "content": "Count"}, {"role": "assistant", "content": "One, two,"}]
+    await collect(engine, chat_req(prefix))
+    empty = [{"role": "user", "content": "Count"}, {"role": "assistant", "content": ""}]
+    await collect(engine, chat_req(empty))
+    await engine.close()
+    first, second = fake.requests
+    assert first["continue_final_message"] is True and first["add_generation_prompt"] is False
+    assert fake.rendered[0].endswith("<|im_start|>assistant\nOne, two,")
+    assert second["messages"] == empty[:1] and "continue_final_message" not in second
+    assert fake.rendered[1].endswith("<|im_start|>assistant\n")
+
+
+async def test_without_a_server_template_it_falls_back_to_the_catalogues_format(fake, server):
+    assert fake.chat_template is None  # vLLM answers 400 "default chat template ..."
+    engine = engine_for(server.url)
+    messages = [{"role": "user", "content": "Hi"}]
+    text, _ = await collect(engine, chat_req(messages, prompt="[INST] Hi [/INST]"))
+    assert text == fake.reply
+    assert [("messages" in r, r.get("prompt")) for r in fake.requests] == [
+        (True, None), (False, "[INST] Hi [/INST]")]
+    await collect(engine, chat_req(messages, prompt="[INST] Hi [/INST]"))
+    await engine.close()
+    assert "messages" not in fake.requests[2]  # remembered: straight to text completion
+
+
+async def test_without_a_server_template_or_a_format_the_error_says_what_to_do(fake, server):
+    engine = engine_for(server.url)
+    with pytest.raises(AiError) as info:
+        await collect(engine, chat_req([{"role": "user", "content": "Hi"}]))
+    await engine.close()
+    assert info.value.code == 3043
+    assert "has no chat template" in info.value.description
+    assert "--chat-template" in info.value.description
+    assert "prompt_format=" in info.value.description
+
+
+async def test_a_template_that_refuses_the_messages_is_not_a_missing_template(fake, server):
+    fake.chat_template = (FIXTURES / "mistral-7b-instruct-v0.2.jinja").read_text()
+    engine = engine_for(server.url)
+    bad = [{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}]
+    with pytest.raises(AiError) as info:
+        await collect(engine, chat_req(bad, prompt="fallback"))
+    await engine.close()
+    assert info.value.code == 3010 and "roles must alternate" in info.value.description
+    assert len(fake.requests) == 1  # no silent fallback to another prompt
+
+
+async def test_through_the_service_the_server_renders_the_models_own_template(fake, server):
+    """@cf/meta/llama-3.1-8b-instruct on vLLM: the server applies Llama 3.1's template; on
+    a server without one, edge's llama3.1 format sends the very same text."""
+    from bindings.ai.catalogue import load_catalogue
+    from bindings.ai.routing import RouteLayer, RouteTable, parse_routes
+    from bindings.ai.service import AiService
+
+    fake.chat_template = (FIXTURES / "llama-3.3-instruct.jinja").read_text()
+    fake.bos_token = "<|begin_of_text|>"
+    route = parse_routes([f"{LLAMA31}=vllm:{server.url},model={SERVED}"])
+    service = AiService(load_catalogue(), RouteTable([RouteLayer("cli", tuple(route))], None))
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    try:
+        await service.run(LLAMA31, {"messages": messages})
+        served = fake.rendered[-1]
+        fake.chat_template = None
+        await service.run(LLAMA31, {"messages": messages})
+    finally:
+        await service.close()
+    assert served.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                             "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024")
+    fallback = fake.requests[-1]["prompt"]
+    assert fallback == served.removeprefix("<|begin_of_text|>")  # the tokenizer adds BOS
