@@ -18,13 +18,25 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bindings import r2_multipart
 from bindings.blobs import BlobFolder
 from bindings.contract import BindingHost, BindingKind, BindingSpec, Field
-from bindings.r2_objects import _HEADER_NAMES, R2Object, R2ObjectBody, _camel
+from bindings.r2_objects import (
+    COLUMNS,
+    SCHEMA,
+    R2Error,
+    R2Object,
+    R2ObjectBody,
+    camel,
+    custom_metadata,
+    http_metadata,
+    read_row,
+    store_row,
+    to_bytes,
+)
 from bindings.storage import (
     SqliteFile,
     binding_path,
@@ -33,35 +45,10 @@ from bindings.storage import (
     shared_db,
     usv,
 )
-from emulator.errors import EdgeError
 from emulator.sdk.attrdict import AttrDict
 
 MAX_KEY_SIZE = 1024
-MAX_CUSTOM_METADATA_SIZE = 2048
 MAX_LIST_KEYS = 1000
-HTTP_FIELDS = ("contentType", "contentLanguage", "contentDisposition", "contentEncoding",
-               "cacheControl", "cacheExpiry")  # fmt: skip
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS objects (
-    key TEXT PRIMARY KEY,
-    blob TEXT NOT NULL,
-    version TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    etag TEXT NOT NULL,
-    uploaded INTEGER NOT NULL,
-    http_metadata TEXT NOT NULL,
-    custom_metadata TEXT NOT NULL,
-    storage_class TEXT NOT NULL
-);
-"""
-_COLUMNS = "key, blob, version, size, etag, uploaded, http_metadata, custom_metadata, storage_class"
-
-
-class R2Error(EdgeError):
-    """A rejected R2 call; messages follow R2's (`put: ... (10037)`)."""
-
-
 class R2Bucket:
     """`env.<BINDING>` for one bucket."""
 
@@ -75,7 +62,7 @@ class R2Bucket:
 
     async def head(self, key: str) -> R2Object | None:
         key = _validate_key(key, "head")
-        row = await self._db.run(lambda conn: _row(conn, key))
+        row = await self._db.run(lambda conn: read_row(conn, key))
         return None if row is None else R2Object(row)
 
     async def get(self, key: str, options: dict | None = None, **kwargs: Any) -> Any:
@@ -87,7 +74,7 @@ class R2Bucket:
 
         def read(conn):
             for _attempt in range(3):
-                row = _row(conn, key)
+                row = read_row(conn, key)
                 if row is None:
                     return None, None, None
                 if not _conditions_met(row, only_if):
@@ -119,12 +106,12 @@ class R2Bucket:
         opts = _options(options, kwargs, allowed)
         key = _validate_key(key, "put")
         only_if = _only_if(opts.get("onlyIf"), "put")
-        http = _http_metadata(opts.get("httpMetadata"))
-        custom = _custom_metadata(opts.get("customMetadata"))
+        http = http_metadata(opts.get("httpMetadata"))
+        custom = custom_metadata(opts.get("customMetadata"))
         storage_class = opts.get("storageClass") or "Standard"
         if storage_class not in ("Standard", "InfrequentAccess"):
             raise R2Error(f"put: Unsupported storage class {storage_class!r}. (10040)")
-        data = await _to_bytes(value)
+        data = await to_bytes(value)
         digests = {"md5": hashlib.md5(data).hexdigest()}
         for algorithm in ("md5", "sha1", "sha256", "sha384", "sha512"):
             expected = opts.get(algorithm)
@@ -146,12 +133,12 @@ class R2Bucket:
         metadata = (json.dumps(http), json.dumps(custom), storage_class)
 
         def write(conn):
-            old = _row(conn, key)
+            old = read_row(conn, key)
             if only_if is not None and (old is None or not _conditions_met(old, only_if)):
                 return None, ()
             blob, size = self._blobs.write((data,))
             row = (key, blob, uuid.uuid4().hex, size, digests["md5"], uploaded, *metadata)
-            _store(conn, row)
+            store_row(conn, row)
             return row, () if old is None else (old[1],)
 
         written = await self._db.run(lambda conn: self._blobs.change(conn, write))
@@ -161,18 +148,14 @@ class R2Bucket:
         self, key: str, options: dict | None = None, **kwargs: Any
     ) -> Any:
         """Start a multipart upload (see `bindings.r2_multipart`)."""
-        from bindings import r2_multipart
-
         opts = _options(options, kwargs, {"httpMetadata", "customMetadata", "storageClass",
                                           "ssecKey"})  # fmt: skip
         key = _validate_key(key, "createMultipartUpload")
-        return await r2_multipart.create(self, key, opts)
+        return await r2_multipart.create(self._db, self._blobs, key, opts)
 
     def resumeMultipartUpload(self, key: str, uploadId: str) -> Any:
         """The upload `uploadId` of `key` (checked when used, as on R2)."""
-        from bindings.r2_multipart import MultipartUpload
-
-        return MultipartUpload(self, key, uploadId)
+        return r2_multipart.MultipartUpload(self._db, self._blobs, key, uploadId)
 
     create_multipart_upload = createMultipartUpload
     resume_multipart_upload = resumeMultipartUpload
@@ -189,7 +172,7 @@ class R2Bucket:
         def remove(conn):
             garbage = []
             for key in key_list:
-                old = _row(conn, key)
+                old = read_row(conn, key)
                 if old is not None:
                     conn.execute("DELETE FROM objects WHERE key = ?", (key,))
                     garbage.append(old[1])
@@ -221,7 +204,7 @@ class R2Bucket:
             objects, prefixes, position, truncated = [], [], after, False
             while True:
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM objects WHERE key > ? AND substr(key, 1, ?) = ?"
+                    f"SELECT {COLUMNS} FROM objects WHERE key > ? AND substr(key, 1, ?) = ?"
                     " ORDER BY key LIMIT 1000",
                     (position, len(prefix), prefix),
                 ).fetchall()
@@ -260,12 +243,10 @@ class R2Bucket:
 
 def build(spec: BindingSpec, host: BindingHost) -> R2Bucket:
     """`env.<binding>`: the bucket `bucket_name` (or the binding name when there is none)."""
-    from bindings.r2_multipart import SCHEMA as UPLOADS
-
     bucket = spec.options.get("bucket_name") or spec.name
     folder = binding_path(host, spec, "v3", "r2", bucket)
     blobs = BlobFolder(folder / "blobs")
-    db = shared_db(host, f"r2:{folder}", folder / "index.sqlite", SCHEMA + UPLOADS,
+    db = shared_db(host, f"r2:{folder}", folder / "index.sqlite", SCHEMA + r2_multipart.SCHEMA,
                    setup=lambda conn: blobs.collect(conn, _REFERENCED), durable=True)  # fmt: skip
     return R2Bucket(db, bucket, blobs)
 
@@ -298,14 +279,6 @@ KIND = BindingKind(
 _REFERENCED = "SELECT blob FROM objects UNION ALL SELECT blob FROM multipart_parts"
 
 
-def _row(conn: Any, key: str) -> tuple | None:
-    return conn.execute(f"SELECT {_COLUMNS} FROM objects WHERE key = ?", (key,)).fetchone()
-
-
-def _store(conn: Any, row: tuple) -> None:
-    conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", row)
-
-
 def _validate_key(key: Any, op: str) -> str:
     """The key as R2 stores it (see `usv`), or R2's InvalidObjectName."""
     if not isinstance(key, str):
@@ -325,46 +298,12 @@ def _text(opts: dict[str, Any], name: str) -> str:
 
 
 def _options(options: dict | None, kwargs: dict, allowed: set[str]) -> dict[str, Any]:
-    merged = {_camel(k): v for k, v in {**(options or {}), **kwargs}.items()}
+    merged = {camel(k): v for k, v in {**(options or {}), **kwargs}.items()}
     unknown = set(merged) - allowed
     if unknown:
         names, expected = ", ".join(sorted(unknown)), ", ".join(sorted(allowed))
         raise R2Error(f"Unknown option(s): {names}; expected {expected}")
     return merged
-
-
-def _http_metadata(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if hasattr(value, "items") and not isinstance(value, dict):  # a Headers object
-        by_header = {header: name for name, header in _HEADER_NAMES.items()}
-        return {by_header[k.lower()]: v for k, v in value.items() if k.lower() in by_header}
-    if not isinstance(value, dict):
-        raise R2Error(f"put: httpMetadata must be a dict or Headers, got {type(value).__name__}")
-    fields = {_camel(k) if isinstance(k, str) else k: v for k, v in value.items()}
-    unknown = [name for name in fields if name not in HTTP_FIELDS]
-    if unknown:
-        raise R2Error(f"put: unknown httpMetadata field(s) {unknown!r}; known: {HTTP_FIELDS}")
-    for name, field in fields.items():
-        if not isinstance(field, str | datetime):
-            raise R2Error(f"put: httpMetadata.{name} must be a string (or a date), "
-                          f"got {type(field).__name__}")  # fmt: skip
-    return {k: v.isoformat() if isinstance(v, datetime) else usv(v) for k, v in fields.items()}
-
-
-def _custom_metadata(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise R2Error("put: customMetadata must map strings to strings")
-    value = {usv(k): usv(v) for k, v in value.items()}
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
-    if size > MAX_CUSTOM_METADATA_SIZE:
-        raise R2Error(f"put: Your metadata headers exceed the maximum allowed metadata size. "
-                      f"({size} > {MAX_CUSTOM_METADATA_SIZE} bytes) (10012)")  # fmt: skip
-    return dict(value)
 
 
 _CONDITIONS = {"etagMatches": str, "etagDoesNotMatch": str, "uploadedBefore": datetime,
@@ -380,7 +319,7 @@ def _only_if(only_if: Any, op: str) -> dict[str, Any] | None:
                    "etagDoesNotMatch": only_if.get("if-none-match")}  # fmt: skip
     if not isinstance(only_if, dict):
         raise R2Error(f"{op}: onlyIf must be a dict or Headers, got {type(only_if).__name__}")
-    cond = {_camel(k) if isinstance(k, str) else k: v for k, v in only_if.items()
+    cond = {camel(k) if isinstance(k, str) else k: v for k, v in only_if.items()
             if v is not None}  # fmt: skip
     for name, value in cond.items():
         kind = _CONDITIONS.get(name)
@@ -413,7 +352,7 @@ def _range(value: Any, size: int) -> tuple[int, int]:
         return 0, size
     if not isinstance(value, dict):
         raise R2Error(f"get: range must be a dict, got {type(value).__name__}")
-    rng = {_camel(k) if isinstance(k, str) else k: v for k, v in value.items()}
+    rng = {camel(k) if isinstance(k, str) else k: v for k, v in value.items()}
     if any(name not in ("offset", "length", "suffix") for name in rng) or not all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in rng.values()
     ):
@@ -427,19 +366,6 @@ def _range(value: Any, size: int) -> tuple[int, int]:
         raise R2Error(f"get: The requested range is not satisfiable: offset {offset}. (10039)")
     length = rng.get("length", size - offset)
     return offset, min(length, size - offset)
-
-
-async def _to_bytes(value: Any) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, str):
-        return usv(value).encode()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, AsyncIterable):
-        return b"".join([usv(c).encode() if isinstance(c, str) else bytes(c)
-                         async for c in value])  # fmt: skip
-    raise R2Error(f"put: value must be str, bytes or a stream, got {type(value).__name__}")
 
 
 def _cursor_key(cursor: Any) -> str:

@@ -27,13 +27,20 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bindings.storage import usv
+from bindings.blobs import BlobFolder
+from bindings.r2_objects import (
+    R2Error,
+    R2Object,
+    custom_metadata,
+    http_metadata,
+    read_row,
+    store_row,
+    to_bytes,
+)
+from bindings.storage import SqliteFile, usv
 from emulator.sdk.attrdict import AttrDict
-
-if TYPE_CHECKING:
-    from bindings.r2 import R2Bucket, R2Object
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -67,14 +74,14 @@ class MultipartUpload:
     """An upload (`R2MultipartUpload`): `key`, `uploadId` and its methods. Resuming one
     checks nothing; each call looks the id up, as on R2."""
 
-    def __init__(self, bucket: R2Bucket, key: str, upload_id: str) -> None:
-        from bindings.r2 import R2Error
+    def __init__(self, db: SqliteFile, blobs: BlobFolder, key: str, upload_id: str) -> None:
 
         if not isinstance(upload_id, str):
             raise R2Error(f"resumeMultipartUpload: uploadId must be a string, "
                           f"got {type(upload_id).__name__}")  # fmt: skip
         upload_id = usv(upload_id)
-        self._bucket = bucket
+        self._db = db
+        self._blobs = blobs
         self.key = key
         self.uploadId = upload_id
         self.upload_id = upload_id
@@ -98,15 +105,14 @@ class MultipartUpload:
 
     async def uploadPart(self, partNumber: int, value: Any) -> AttrDict:
         """Store one part; returns `{partNumber, etag}` for `complete()`."""
-        from bindings.r2 import _to_bytes
 
         if (not isinstance(partNumber, int) or isinstance(partNumber, bool)
                 or not 1 <= partNumber <= MAX_PARTS):  # fmt: skip
             raise _error("uploadPart", f"Part number must be an integer between 1 and "
                          f"{MAX_PARTS}, inclusive. (10029)", f"got {partNumber!r}")  # fmt: skip
-        data = await _to_bytes(value)
+        data = await to_bytes(value)
         etag = hashlib.md5(data).hexdigest()
-        blobs = self._bucket._blobs
+        blobs = self._blobs
 
         def write(conn):
             self._in_progress(conn, "uploadPart")
@@ -119,7 +125,7 @@ class MultipartUpload:
                          (self.uploadId, partNumber, blob, size, etag))  # fmt: skip
             return None, () if old is None else (old[0],)
 
-        await self._bucket._db.run(lambda conn: blobs.change(conn, write))
+        await self._db.run(lambda conn: blobs.change(conn, write))
         return AttrDict(partNumber=partNumber, etag=etag)
 
     upload_part = uploadPart
@@ -132,19 +138,18 @@ class MultipartUpload:
                 return None, ()
             return None, self._end(conn, "aborted")
 
-        blobs = self._bucket._blobs
-        await self._bucket._db.run(lambda conn: blobs.change(conn, remove))
+        blobs = self._blobs
+        await self._db.run(lambda conn: blobs.change(conn, remove))
 
     async def complete(self, uploadedParts: list[Any]) -> R2Object:
         """Assemble the parts into the object (in part-number order) and return it."""
-        from bindings.r2 import R2Object, _row, _store
 
         op = "completeMultipartUpload"
         if not isinstance(uploadedParts, list | tuple):
             raise _error(op, "uploadedParts must be a list of {partNumber, etag} records, got "
                          f"{type(uploadedParts).__name__}")  # fmt: skip
         chosen = [_part_ref(part) for part in uploadedParts]
-        blobs = self._bucket._blobs
+        blobs = self._blobs
 
         def assemble(conn):
             _state, http, custom, storage_class = self._in_progress(conn, op)
@@ -177,12 +182,12 @@ class MultipartUpload:
             row = (self.key, blob, uuid.uuid4().hex, size, etag,
                    int(datetime.now(tz=UTC).timestamp() * 1000), http, custom,
                    storage_class)  # fmt: skip
-            old = _row(conn, self.key)
-            _store(conn, row)
+            old = read_row(conn, self.key)
+            store_row(conn, row)
             garbage = self._end(conn, "completed")
             return row, garbage if old is None else [*garbage, old[1]]
 
-        return R2Object(await self._bucket._db.run(lambda conn: blobs.change(conn, assemble)))
+        return R2Object(await self._db.run(lambda conn: blobs.change(conn, assemble)))
 
     def _end(self, conn: Any, state: str) -> list[str]:
         """Mark the upload ended and forget its parts; returns their blobs."""
@@ -193,22 +198,23 @@ class MultipartUpload:
         return blobs
 
 
-async def create(bucket: R2Bucket, key: str, opts: dict[str, Any]) -> MultipartUpload:
+async def create(
+    db: SqliteFile, blobs: BlobFolder, key: str, opts: dict[str, Any]
+) -> MultipartUpload:
     """Register a new upload for `key` with the object's future metadata."""
-    from bindings.r2 import _custom_metadata, _http_metadata
 
-    http = json.dumps(_http_metadata(opts.get("httpMetadata")))
-    custom = json.dumps(_custom_metadata(opts.get("customMetadata")))
+    http = json.dumps(http_metadata(opts.get("httpMetadata")))
+    custom = json.dumps(custom_metadata(opts.get("customMetadata")))
     storage_class = opts.get("storageClass") or "Standard"
     upload_id = uuid.uuid4().hex
-    await bucket._db.run(
+    await db.run(
         lambda conn: conn.execute(
             "INSERT INTO multipart_uploads (upload_id, key, http_metadata, custom_metadata,"
             " storage_class) VALUES (?, ?, ?, ?, ?)",
             (upload_id, key, http, custom, storage_class),
         )
     )
-    return MultipartUpload(bucket, key, upload_id)
+    return MultipartUpload(db, blobs, key, upload_id)
 
 
 def _part_ref(part: Any) -> tuple[Any, Any]:
@@ -220,7 +226,6 @@ def _part_ref(part: Any) -> tuple[Any, Any]:
 
 def _error(op: str, message: str, detail: str | None = None) -> Exception:
     """R2's error (`<op>: <message> (<code>)`); `detail`, ours, goes in a note."""
-    from bindings.r2 import R2Error
 
     error = R2Error(f"{op}: {message}")
     if detail:
