@@ -26,13 +26,15 @@ from collections.abc import Callable
 from types import FunctionType, LambdaType
 from typing import Any
 
+from emulator.errors import EdgeError
+
 __all__ = ["DataCloneError", "decode", "encode", "for_storage", "to_rpc"]
 
 _MAX_SAFE = 2**53  # beyond it a JS number is no longer an exact integer
 _AS_IS = frozenset({type(None), bool, str, int})
 
 
-class DataCloneError(TypeError):
+class DataCloneError(EdgeError, TypeError):
     """A value the structured clone algorithm cannot copy (the DOMException's name)."""
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from bindings.durable_objects.storage import MAX_ROW_SIZE
+from emulator.errors import EdgeError
 from emulator.sdk.attrdict import AttrDict
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ _TABLE_ARG = {  # which authorizer argument names the table, per action (as sql.
 _REFUSED = frozenset({sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH})
 
 
-class SqlStorageError(Exception):
+class SqlStorageError(EdgeError):
     """A failed SQL statement; the message is SQLite's, ending in its code name."""
 
 

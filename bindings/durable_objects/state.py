@@ -17,14 +17,17 @@ from typing import Any
 from bindings.durable_objects.gate import InputGate
 from bindings.durable_objects.ids import DurableObjectId
 from bindings.durable_objects.storage import ObjectStorage
+from emulator.errors import NotEmulatedError
 
-__all__ = ["AbortError", "DurableObjectState", "NotEmulatedError"]
+__all__ = ["AbortError", "DurableObjectState", "WebSocketsNotEmulated"]
 
 log = logging.getLogger("edge.durable_objects")
 
 
-class NotEmulatedError(NotImplementedError):
-    """A Durable Object feature edge does not emulate; the message names it."""
+class WebSocketsNotEmulated(NotEmulatedError):
+    """Durable Object WebSockets: edge does not serve WebSockets yet."""
+
+    hint = "see docs/durable-objects.md for what edge emulates of Durable Objects"
 
 
 class AbortError(Exception):
@@ -91,8 +94,8 @@ class DurableObjectState:
         return f"<DurableObjectState {self.id}>"
 
 
-def _websockets(name: str) -> NotEmulatedError:
-    return NotEmulatedError(
+def _websockets(name: str) -> WebSocketsNotEmulated:
+    return WebSocketsNotEmulated(
         f"ctx.{name}() is not emulated: edge does not serve WebSockets yet, so Durable "
         "Object WebSockets (and their hibernation API) are not available locally"
     )

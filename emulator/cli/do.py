@@ -17,10 +17,7 @@ def _objects(binding: str, state: dict):
     _value, spec, config, host = open_binding(
         "durable_objects", binding, keys=("class_name",), state=state
     )
-    try:
-        return object_class(config, spec, host)
-    except Exception as exc:  # a bad [[migrations]] section, say
-        raise click.ClickException(str(exc)) from exc
+    return object_class(config, spec, host)  # a bad [[migrations]]: a ConfigError
 
 
 @click.group("do")

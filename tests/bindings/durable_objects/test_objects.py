@@ -185,3 +185,11 @@ async def test_set_alarm_without_a_handler_is_refused(worker):
             "        await self.ctx.storage.setAlarm(time.time() * 1000)\n")  # fmt: skip
     with pytest.raises(TypeError, match="must have an alarm\\(\\) handler"):
         await worker(code).env.OBJ.getByName("a").arm()
+
+
+async def test_websockets_say_they_are_not_emulated(worker):
+    code = ("class Thing(DurableObject):\n    async def ws(self):\n"
+            "        assert self.ctx.getWebSockets() == []\n"
+            "        self.ctx.acceptWebSocket(None)\n")  # fmt: skip
+    with pytest.raises(NotImplementedError, match="acceptWebSocket\\(\\) is not emulated"):
+        await worker(code).env.OBJ.getByName("a").ws()
