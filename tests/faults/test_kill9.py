@@ -1,4 +1,4 @@
-"""kill -9 at random instants during mixed KV / D1 / R2 writes, then count.
+"""kill -9 at random instants during mixed KV / D1 / R2 / Durable Object writes, then count.
 
 Each round starts a child (`writers.py`) on the same state folder, lets it write for a
 random while and SIGKILLs it. Then the state is reopened (as `edge dev` would after a

@@ -1,11 +1,12 @@
 """The writers of the kill -9 fault suite (`test_kill9.py`), and the child that runs them.
 
-One row of `WRITERS` per kind of write a binding acknowledges. To cover another binding
-(Durable Object storage, ...): add its spec to `SPECS` (and any table it needs to
-`prepare`), then a row: `write(env, key, value)` stores `value` under `key` (None
-deletes), `read(env, key)` returns what is stored there (None when absent) and raises
-when it cannot be read whole. Values are random bytes; `sizes` are the sizes a writer
-picks from (large ones stress the blob paths).
+One row of `WRITERS` per kind of write a binding acknowledges. To cover another binding:
+add its spec to `SPECS` (and any table it needs to `prepare`; a kind with a post-load
+phase, as Durable Objects have, gets this module as its worker), then a row:
+`write(env, key, value)` stores `value` under `key` (None deletes), `read(env, key)`
+returns what is stored there (None when absent) and raises when it cannot be read whole.
+Values are random bytes; `sizes` are the sizes a writer picks from (large ones stress the
+blob paths).
 
 Run as `python -m tests.faults.writers STATE_DIR SEED` (from the repository root), the
 child writes forever, printing `begin <json>` before each call and `ack <seq>` once the
@@ -25,14 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bindings import registry
 from bindings.contract import BindingSpec
 from bindings.r2_multipart import MIN_PART_SIZE
 from bindings.registry import BindingHost, build_binding
+from emulator.config import WorkerConfig
+from emulator.sdk import DurableObject
 
 SPECS = [
     BindingSpec("kv_namespaces", "KV", {"binding": "KV", "id": "faults"}),
     BindingSpec("d1_databases", "DB", {"binding": "DB", "database_id": "faults"}),
     BindingSpec("r2_buckets", "BUCKET", {"binding": "BUCKET", "bucket_name": "faults"}),
+    BindingSpec("durable_objects", "DO", {"name": "DO", "class_name": "FaultObject"}),
 ]
 KEYS_PER_WRITER = 4  # few keys, so most writes overwrite an acknowledged value
 KIB, MIB = 1024, 1024 * 1024
@@ -134,6 +139,57 @@ def _padding(value: bytes) -> bytes:
     return hashlib.sha256(value).digest() * (MIN_PART_SIZE // 32)
 
 
+# ---- Durable Objects -------------------------------------------------------------------
+
+
+class FaultObject(DurableObject):
+    """One object per key; a write is acknowledged when its RPC call returns, which the
+    output gate holds until the write is committed."""
+
+    def __init__(self, ctx, env):
+        super().__init__(ctx, env)
+        ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, v BLOB)")
+
+    async def put(self, value):
+        await (self.ctx.storage.put("v", value) if value is not None
+               else self.ctx.storage.delete("v"))  # fmt: skip
+
+    async def get(self):
+        return await self.ctx.storage.get("v")
+
+    def put_row(self, value):
+        # a SQL row and a KV mirror with no await between: one implicit transaction
+        self.ctx.storage.sql.exec("DELETE FROM item")
+        if value is None:
+            self.ctx.storage.delete("mirror")
+        else:
+            self.ctx.storage.sql.exec("INSERT INTO item (id, v) VALUES (1, ?)", value)
+            self.ctx.storage.put("mirror", value)
+
+    def get_row(self):
+        rows = self.ctx.storage.sql.exec("SELECT v FROM item").toArray()
+        row = rows[0]["v"] if rows else None
+        if row != self.ctx.storage.kv.get("mirror"):
+            raise AssertionError("torn write: the SQL row and its KV mirror differ")
+        return row
+
+
+async def do_write(env, key, value):
+    await env["DO"].getByName(key).put(value)
+
+
+async def do_read(env, key):
+    return await env["DO"].getByName(key).get()
+
+
+async def do_sql_write(env, key, value):
+    await env["DO"].getByName(key).put_row(value)
+
+
+async def do_sql_read(env, key):
+    return await env["DO"].getByName(key).get_row()
+
+
 WRITERS: dict[str, Writer] = {
     "kv": Writer(kv_write, kv_read, (10, 2 * KIB)),
     "kv_large": Writer(kv_write, kv_read, (1 * MIB,), weight=1),
@@ -142,6 +198,9 @@ WRITERS: dict[str, Writer] = {
     "r2": Writer(r2_write, r2_read, (0, 10, 4 * KIB)),
     "r2_large": Writer(r2_write, r2_read, (2 * MIB,), weight=1),
     "r2_multipart": Writer(r2_multipart_write, r2_multipart_read, (10,), weight=1),
+    "do": Writer(do_write, do_read, (10, 2 * KIB)),
+    "do_large": Writer(do_write, do_read, (1 * MIB,), weight=1),
+    "do_sql": Writer(do_sql_write, do_sql_read, (10, 64 * KIB)),
 }
 
 
@@ -156,10 +215,28 @@ async def opened(state_dir: Path) -> AsyncIterator[dict[str, Any]]:
     host = BindingHost(state_dir=state_dir)
     try:
         env = {spec.name: build_binding(spec, host) for spec in SPECS}
+        worker = _ThisModule(env)
+        for spec in SPECS:
+            kind = registry.get(spec.kind)
+            if kind is not None and kind.after_load is not None:
+                kind.after_load(spec, env[spec.name], worker, host)
         await prepare(env)
         yield env
     finally:
         await host.close()
+
+
+class _ThisModule:
+    """This module as the worker a post-load phase sees (it defines `FaultObject`)."""
+
+    def __init__(self, env: dict[str, Any]) -> None:
+        self.main = Path(__file__)
+        self.module = sys.modules[__name__]
+        self.env = env
+        self.config = WorkerConfig(
+            file=self.main, root=self.main.parent, name="faults", main=self.main,
+            raw={"migrations": [{"tag": "v1", "new_sqlite_classes": ["FaultObject"]}]},
+        )  # fmt: skip
 
 
 def digest(value: bytes | None) -> str | None:
