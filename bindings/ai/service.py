@@ -27,6 +27,7 @@ from bindings.ai.engines.base import Engine, EngineLabel, Health, serves
 from bindings.ai.errors import AiError, bad_input, internal
 from bindings.ai.routing import Route, RouteError, RouteLayer, RouteTable, describe_route
 from bindings.ai.streaming import as_ai_error
+from bindings.ai.strict_json import check_value
 from bindings.ai.tasks import cannot_serve, task_of
 from emulator.local_settings import AiSettings
 from emulator.sdk.attrdict import AttrDict
@@ -162,6 +163,7 @@ class AiService:
             raise bad_input(f"Error: Type mismatch of '/', '{kind}' not in 'object'")
         from bindings.ai.validation import check_inputs
 
+        check_value(inputs)  # NaN, lone surrogates, nesting: before any schema walks it
         checked = check_inputs(entry, dict(inputs))
         if checked.ignored:
             self._note_ignored(entry.name, checked.ignored)

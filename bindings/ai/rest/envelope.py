@@ -9,12 +9,12 @@ Every answer of the Cloudflare REST API is `{"result", "success", "errors", "mes
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bindings.ai import strict_json
 from bindings.ai.errors import AiError
 
 #: Cloudflare's API-level codes (not Workers AI's): code -> (status, message).
@@ -91,7 +91,8 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The body parsed as a JSON object, whatever the content type says.
+    """The body parsed as a JSON object by `strict_json.loads`, whatever the content
+    type says.
 
     Cloudflare's own curl examples send JSON without `Content-Type` (curl then says
     `application/x-www-form-urlencoded`), so the header is not trusted.
@@ -100,13 +101,11 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     if not raw.strip():
         raise ApiError.from_ai(AiError(3003, "Bad request: the body is empty; send JSON inputs"))
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = strict_json.loads(raw)
+    except strict_json.JsonSyntaxError as exc:
         raise ApiError.from_ai(AiError(3003, f"Bad request: malformed JSON body ({exc})")) from None
-    except RecursionError:
-        raise ApiError.from_ai(
-            AiError(3003, "Bad request: the JSON body is nested too deeply")
-        ) from None
+    except AiError as err:  # JSON, but with values no model input can hold (5006)
+        raise ApiError.from_ai(err) from None
     if not isinstance(data, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(data), "a number")
         if data is None:

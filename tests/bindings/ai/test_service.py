@@ -297,3 +297,30 @@ async def test_an_engine_without_usage_still_yields_usage():
     result = await service.run(FP16, {"prompt": "x"})
     assert result.response == "a b"
     assert result.usage.completion_tokens == 2
+
+
+def _deep(depth: int) -> dict:
+    value: dict = {"role": "user", "content": "x"}
+    for _ in range(depth):
+        value = {"content": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("inputs", "fragment"),
+    [
+        ({"prompt": "x", "temperature": float("nan")}, "'nan' is not a JSON number"),
+        ({"prompt": "x", "top_p": float("inf")}, "'inf' is not a JSON number"),
+        ({"prompt": "bad \ud800 text"}, "lone surrogate"),
+        ({"messages": [_deep(5000)]}, "deeper than 64 levels"),
+    ],
+)
+async def test_values_json_cannot_carry_are_5006_before_the_engine(
+    service, engine, inputs, fragment
+):
+    # NaN passes min/max checks and reached llama.cpp; a surrogate was a 500; deep
+    # nesting a raw RecursionError from the validator.
+    with pytest.raises(AiError) as info:
+        await service.run(FP16, inputs)
+    assert info.value.code == 5006 and fragment in str(info.value)
+    assert engine.requests == []

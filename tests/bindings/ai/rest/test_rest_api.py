@@ -182,7 +182,8 @@ def test_empty_account_segment_is_served(api_server):
         (b"[1, 2]", "not an array"),
         (b'"text"', "not a string"),
         (b"\xff\xfe", "malformed JSON"),
-        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"prompt": NaN}', "NaN is not a JSON value"),
+        (b'{"prompt": "x", "temperature": -Infinity}', "-Infinity is not a JSON value"),
     ],
 )
 def test_bad_bodies_get_a_400_envelope(api_server, body, fragment):
@@ -333,3 +334,33 @@ def test_seed_curl_command_with_the_url_swapped(secured_server):
     assert result["result"]["response"] == "Why is pizza so good"
     denied = _run_curl(command, {"CLOUDFLARE_ACCOUNT_ID": ACCOUNT, "CLOUDFLARE_AUTH_TOKEN": "no"})
     assert denied["errors"][0]["code"] == 10000
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        # not JSON at all: the API's own bad-request error
+        ("run/" + FP16_MODEL, b'{"prompt": "x", "temperature": NaN}', 3003),
+        ("v1/chat/completions", b'{"model": "%s", "messages": [], "top_p": Infinity}', 3003),
+        # JSON, but no model input can hold it
+        ("run/" + FP16_MODEL, b'{"prompt": "\\ud800"}', 5006),
+        ("run/" + FP16_MODEL, b'{"prompt": "x", "temperature": 1e999}', 5006),
+        ("run/" + FP16_MODEL, b'{"prompt": ' + b"[" * 5000 + b"]" * 5000 + b"}", 5006),
+        ("v1/chat/completions", b'{"model": "%s", "messages": [{"role": "user", '
+         b'"content": "\\udc00"}]}', 5006),
+        ("v1/chat/completions", b'{"model": "%s", "messages": [{"role": "user", '
+         b'"content": "x"}], "temperature": -1e999}', 5006),
+    ],
+)
+def test_values_json_cannot_carry_never_reach_the_engine(path, body, code):
+    service = scripted_service()
+    engine = ScriptedEngine(text="never")
+    service.set_engine("*", engine)
+    body = body.replace(b"%s", FP16_MODEL.encode())
+    with serve(create_app(service)) as server:
+        response = httpx.post(f"{server.url}/client/v4/accounts/{ACCOUNT}/ai/{path}", content=body)
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    error = answer["errors"][0] if "errors" in answer else answer["error"]
+    assert error["code"] == code, error
+    assert engine.requests == []
