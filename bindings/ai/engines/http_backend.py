@@ -75,7 +75,7 @@ class HttpEngine:
         hint = self._hints.get(url)
         if hint is None:
             hint = self._hints[url] = http_errors.start_hint(
-                self.name, url, self.route.served_model
+                self.name, url, self.route.served_model, self.route.model
             )
         return hint
 

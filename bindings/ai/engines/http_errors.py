@@ -26,19 +26,22 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from typing import Any
 
 import httpx
 
 from bindings.ai.errors import AiError
+from emulator.errors import EdgeError
 
-#: how to start each kind of backend, shown when one refuses connections (seed 002's model).
+#: how to start each kind of backend when the route names no catalogue model edge can serve
+#: (a `*` route): the server's own command, for the served model or seed 002's.
 START_HINTS: dict[str, str] = {
-    "vllm": "vllm serve {model} --quantization awq --port {port}",
+    "vllm": "vllm serve {model} --port {port}",
     "tgi": "text-generation-launcher --model-id {model} --port {port}",
 }
 DEFAULT_MODELS: dict[str, str] = {
-    "vllm": "TheBloke/Llama-2-13B-chat-AWQ",
+    "vllm": "TheBloke/Llama-2-13B-chat-AWQ --quantization awq",
     "tgi": "meta-llama/Llama-2-7b-chat-hf",
 }
 
@@ -62,13 +65,47 @@ class BackendUnavailable(AiError):
         self.url = url
 
 
-def start_hint(backend: str, url: str, served_model: str | None = None) -> str:
-    """A command line that would start a `backend` server listening where `url` points."""
+def start_hint(
+    backend: str, url: str, served_model: str | None = None, model: str | None = None
+) -> str:
+    """A command line that would start a `backend` server listening where `url` points.
+
+    When the route is for one catalogue `model` with serving data for `backend`, that is
+    `edge ai serve` for it (a loopback URL) and the exact server command, from the same data.
+    """
+    parsed = httpx.URL(url)
+    port = parsed.port or 80
+    served = _serve_hint(backend, model, served_model, parsed.host, port) if model else None
+    if served:
+        return served
     template = START_HINTS.get(backend)
     if template is None:
         return f"start an OpenAI-compatible server at {url}"
-    port = httpx.URL(url).port or 80
     return template.format(model=served_model or DEFAULT_MODELS[backend], port=port)
+
+
+def _serve_hint(backend: str, model: str, served_model: str | None, host: str,
+                port: int) -> str | None:
+    """`edge ai serve MODEL ...` and its native command, or None if the catalogue can't say."""
+    from bindings.ai.catalogue import load_catalogue
+    from bindings.ai.serve.servers import SERVERS, Launch
+    from bindings.ai.serve.spec import serve_spec
+
+    server = SERVERS.get(backend)
+    try:
+        spec = serve_spec(load_catalogue().get(model))
+    except EdgeError:  # unknown model (a glob, a user's name) or no serving data
+        return None
+    if server is None or backend not in spec.servers:
+        return None
+    if served_model and served_model != spec.hf_repo:
+        return None  # the route serves other weights than the catalogue's
+    local = host in ("127.0.0.1", "localhost", "::1")
+    launch = Launch(host=host if local else "0.0.0.0", port=port)  # a remote one is reached
+    native = shlex.join([*server.native, *server.args(spec, launch, native=True)])
+    if not local:  # `edge ai serve` starts servers on this machine only
+        return f"on {host}, run `{native}`"
+    return f"edge ai serve {model} --engine {backend} --port {port}, or run `{native}`"
 
 
 def error_message(body: bytes | str) -> tuple[str, str | None]:

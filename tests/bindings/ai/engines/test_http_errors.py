@@ -107,3 +107,32 @@ def test_start_hints_follow_the_url_port():
     assert http_errors.start_hint("tgi", "http://gpu1", "my/model") == (
         "text-generation-launcher --model-id my/model --port 80"
     )
+
+
+def test_a_route_for_a_served_catalogue_model_hints_edge_ai_serve_and_its_command():
+    hint = http_errors.start_hint(
+        "vllm", "http://127.0.0.1:8001", None, "@hf/thebloke/llama-2-13b-chat-awq"
+    )
+    assert hint.startswith(
+        "edge ai serve @hf/thebloke/llama-2-13b-chat-awq --engine vllm --port 8001, or run "
+    )
+    assert "`vllm serve TheBloke/Llama-2-13B-chat-AWQ --quantization awq" in hint
+    assert hint.endswith("--host 127.0.0.1 --port 8001`")
+
+
+def test_a_remote_server_gets_its_command_to_run_there_not_edge_ai_serve():
+    hint = http_errors.start_hint("tgi", "http://gpu1:8080", None,
+                                  "@cf/meta/llama-3.1-8b-instruct")
+    assert hint.startswith("on gpu1, run `text-generation-launcher --model-id ")
+    assert "--hostname 0.0.0.0 --port 8080`" in hint and "edge ai serve" not in hint
+
+
+@pytest.mark.parametrize("model, served", [
+    ("*", None),                                          # a glob: no one model to serve
+    ("@cf/meta/llama-3.1-8b-instruct", "my/finetune"),    # other weights than the catalogue's
+    ("@acme/not-in-the-catalogue", None),
+])
+def test_without_catalogue_serving_data_the_hint_is_the_servers_own_command(model, served):
+    hint = http_errors.start_hint("vllm", "http://127.0.0.1:9000", served, model)
+    assert hint == f"vllm serve {served or 'TheBloke/Llama-2-13B-chat-AWQ --quantization awq'}"\
+        " --port 9000"

@@ -243,10 +243,10 @@ async def test_connection_refused_says_how_to_start_tgi():
         await collect(engine, req())
     await engine.close()
     assert f"http://127.0.0.1:{port}" in str(info.value)
-    assert (
-        f"text-generation-launcher --model-id meta-llama/Llama-2-7b-chat-hf --port {port}"
-        in str(info.value)
-    )
+    message = str(info.value)
+    assert f"edge ai serve {MODEL} --engine tgi --port {port}" in message
+    assert "`text-generation-launcher --model-id meta-llama/Llama-2-7b-chat-hf" in message
+    assert f"--hostname 127.0.0.1 --port {port}`" in message
 
 
 async def test_a_stalled_backend_times_out_with_3007(fake, server):

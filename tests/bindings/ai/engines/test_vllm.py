@@ -284,7 +284,9 @@ async def test_connection_refused_names_the_url_and_how_to_start_vllm():
     message = str(info.value)
     assert info.value.code == 3043
     assert url in message and "connection refused" in message
-    assert f"vllm serve {SERVED} --quantization awq --port {url.rsplit(':', 1)[1]}" in message
+    port = url.rsplit(":", 1)[1]
+    assert f"edge ai serve {MODEL} --engine vllm --port {port}" in message
+    assert f"`vllm serve {SERVED} --quantization awq" in message and f"--port {port}`" in message
 
 
 async def test_a_stalled_backend_times_out_with_3007(fake, server):
