@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,6 +30,7 @@ from bindings.ai.rest.envelope import (
     ApiError,
     failure,
 )
+from bindings.ai.rest.guard import RequestGuard, allowed_hosts_from_env
 from bindings.ai.rest.openapi import openapi_endpoint
 
 if TYPE_CHECKING:
@@ -64,8 +66,11 @@ def create_app(
     *,
     api_token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allowed_hosts: tuple[str, ...] | None = None,
 ) -> Starlette:
-    """The ASGI app; `api_token`, when given, is required as `Authorization: Bearer`."""
+    """The ASGI app. `api_token`, when given, is required on every path (`Authorization:
+    Bearer`, or the pages' sign-in cookie); without it only loopback Host names and
+    `allowed_hosts` (default: `EDGE_API_HOSTS`) are served. See `guard`."""
     api = [
         ("/run/{model:path}", routes_run.run_model, "POST"),
         ("/models/search", routes_models.search_models, "GET"),
@@ -80,8 +85,15 @@ def create_app(
         Route("/openapi.json", _guarded(openapi_endpoint), methods=["GET"]),
         *(Route(path, _guarded(fn), methods=["GET"]) for path, fn in pages.ROUTES),
     ]
+    guard = Middleware(
+        RequestGuard,
+        respond=_respond,
+        api_token=api_token,
+        allowed_hosts=allowed_hosts_from_env() if allowed_hosts is None else allowed_hosts,
+    )
     app = Starlette(
         routes=routes,
+        middleware=[guard],
         exception_handlers={
             ApiError: _api_error,
             AiError: _ai_error,

@@ -1,4 +1,4 @@
-"""Cloudflare's v4 API envelope, bearer-token checks and bounded JSON bodies.
+"""Cloudflare's v4 API envelope and bounded JSON bodies (the token is checked by `guard`).
 
 Every answer of the Cloudflare REST API is `{"result", "success", "errors", "messages"}`
 (https://developers.cloudflare.com/fundamentals/api/ "API response format"); errors are
@@ -8,7 +8,6 @@ Every answer of the Cloudflare REST API is `{"result", "success", "errors", "mes
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from starlette.requests import Request
@@ -19,6 +18,7 @@ from bindings.ai.errors import AiError
 
 #: Cloudflare's API-level codes (not Workers AI's): code -> (status, message).
 AUTH_ERROR = 10000
+FORBIDDEN = 9109  # "Unauthorized to access requested resource" (403)
 NO_ROUTE = 7000
 METHOD_NOT_ALLOWED = 7001
 BAD_QUERY = 1001  # invalid query parameter; used for search/schema parameters
@@ -56,22 +56,6 @@ def failure(code: int, message: str, status: int) -> JSONResponse:
         "messages": [],
     }
     return JSONResponse(body, status_code=status)
-
-
-def check_token(request: Request, api_token: str | None) -> None:
-    """Raise `ApiError(10000)` unless the request carries `Authorization: Bearer <token>`.
-
-    With no token configured every request is allowed (the dev server then binds the API
-    to loopback only).
-    """
-    if api_token is None:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), api_token.encode()
-    ):
-        raise ApiError(AUTH_ERROR, "Authentication error", 401)
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

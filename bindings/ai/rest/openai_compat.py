@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 
 from bindings.ai.chat_templates import flatten_content
 from bindings.ai.errors import AiError
-from bindings.ai.rest.envelope import ApiError, check_token, read_json_object
+from bindings.ai.rest.envelope import ApiError, read_json_object
 from bindings.ai.rest.sse import SSEResponse
 from bindings.ai.streaming import DONE, sse_frame
 
@@ -125,7 +125,6 @@ def _stops(stop: Any) -> list[str]:
 
 async def chat_completions(request: Request) -> Response:
     state = request.app.state
-    check_token(request, state.api_token)
     chat = parse_chat_request(await read_json_object(request, state.max_body_bytes))
     service = state.service
     max_tokens = _effective_max_tokens(service, chat)
@@ -157,7 +156,6 @@ async def chat_completions(request: Request) -> Response:
 async def embeddings(request: Request) -> Response:
     """Cloudflare serves `/v1/embeddings` for its embedding models; edge's engines do not."""
     state = request.app.state
-    check_token(request, state.api_token)
     body = await read_json_object(request, state.max_body_bytes)
     model = body.get("model")
     if not isinstance(model, str) or not model:

@@ -16,13 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bindings.ai.binary import AiBinary
-from bindings.ai.rest.envelope import check_token, read_json_object, success
+from bindings.ai.rest.envelope import read_json_object, success
 from bindings.ai.rest.sse import SSEResponse
 
 
 async def run_model(request: Request) -> Response:
     state = request.app.state
-    check_token(request, state.api_token)
     model: str = request.path_params["model"]
     inputs = await read_json_object(request, state.max_body_bytes)
     result: Any = await state.service.run(model, inputs)

@@ -106,7 +106,7 @@ async def test_the_side_app_is_the_rest_api_on_the_shared_service(ai, host):
     side = KIND.side_app(host, None)
     assert side.title == "Workers AI REST API"
     transport = httpx.ASGITransport(app=side.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.localhost") as client:
         url = f"/client/v4/accounts/x/ai/run/{FP16}"
         answer = (await client.post(url, json={"prompt": "x"})).json()
     assert answer["result"]["response"] == "Hi there"

@@ -111,7 +111,7 @@ async def test_stop_goes_down_to_the_engine():
     service = AiService.from_settings()
     service.set_engine("*", engine)
     transport = httpx.ASGITransport(app=create_app(service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://edge.test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge.localhost") as http:
         url = f"/client/v4/accounts/{ACCOUNT}/ai/v1/chat/completions"
         body = {"model": FP16_MODEL, "messages": user("x"), "stop": "three"}
         answer = (await http.post(url, json=body)).json()
@@ -148,7 +148,7 @@ async def test_content_parts_reach_the_model_as_env_ai_run_sends_them():
     parts = [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]
     messages = [{"role": "user", "content": parts}]
     transport = httpx.ASGITransport(app=create_app(service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://edge.test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge.localhost") as http:
         url = f"/client/v4/accounts/{ACCOUNT}/ai/v1/chat/completions"
         await http.post(url, json={"model": CHAT_MODEL, "messages": messages})
     await service.run(CHAT_MODEL, {"messages": [{"role": "user", "content": "one\ntwo"}]})

@@ -37,7 +37,8 @@ def service() -> AiService:
 @pytest.fixture
 async def pages(service):
     transport = httpx.ASGITransport(app=create_app(service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://edge.test:8788") as client:
+    base = "http://edge.localhost:8788"
+    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
         yield client
 
 
@@ -118,7 +119,7 @@ async def test_snippets_point_at_this_emulator(pages):
     page = (await pages.get(f"/models/{CHAT_MODEL}")).text
     assert "api.cloudflare.com" not in page
     for key in ("python", "curl", "openai"):
-        assert "http://edge.test:8788/client/v4/accounts/" in block(page, f"snippet-{key}")
+        assert "http://edge.localhost:8788/client/v4/accounts/" in block(page, f"snippet-{key}")
     for key in ("worker-streaming", "worker"):
         code = block(page, f"snippet-{key}")
         assert "class Default(WorkerEntrypoint)" in code
@@ -173,7 +174,7 @@ async def test_catalogue_text_is_escaped_and_beta_is_badged(tmp_path):
     settings = AiSettings.from_specs(["*=scripted:echo"])
     service = AiService.from_settings(replace(settings, catalogue=(folder,)))
     transport = httpx.ASGITransport(app=create_app(service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://t.localhost") as client:
         for path in ("/", "/models/@cf/test/evil-model"):
             page = (await client.get(path)).text
             assert "<script>alert(1)</script>" not in page
@@ -190,9 +191,10 @@ async def test_token_field_only_when_a_token_is_required():
     for token, shown in ((None, False), (TOKEN, True)):
         app = create_app(scripted_service(), api_token=token)
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
+            transport=httpx.ASGITransport(app=app), base_url="http://t.localhost"
         ) as client:
-            page = (await client.get(f"/models/{CHAT_MODEL}")).text
+            signed = {"authorization": f"Bearer {TOKEN}"}
+            page = (await client.get(f"/models/{CHAT_MODEL}", headers=signed)).text
         assert ('data-testid="token"' in page) is shown
 
 
@@ -200,7 +202,8 @@ async def test_token_field_only_when_a_token_is_required():
 
 
 def _live_page(server, model: str) -> str:
-    return httpx.get(f"{server.url}/models/{model}").text
+    signed = {"authorization": f"Bearer {TOKEN}"}  # the pages need the token too
+    return httpx.get(f"{server.url}/models/{model}", headers=signed).text
 
 
 def test_python_snippet_runs_as_shown(secured_server):

@@ -148,7 +148,7 @@ async def test_ai_script_answers_any_task(models):
 async def test_the_rest_api_answers_binary_outputs_raw_and_pages_render(models):
     service = service_with(models, "*=scripted")
     transport = httpx.ASGITransport(app=create_app(service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://edge.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge.localhost") as client:
         url = f"/client/v4/accounts/x/ai/run/{TOY_BYTES}"
         answer = await client.post(url, json={"text": ["ab", "cd"]})
         assert answer.status_code == 200
