@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import signal
@@ -259,7 +258,7 @@ class DevServer:
 
     async def _serve_side_app(self, title: str, app: Any, port: int) -> str | None:
         ip = self._ip
-        if self.options.api_token is None and not _is_loopback(ip):
+        if self.options.api_token is None and not serving.is_loopback(ip):
             log.warning(
                 "%s kept on 127.0.0.1: it has no token; pass --api-token "
                 "(or EDGE_API_TOKEN) to serve it on %s",
@@ -323,15 +322,6 @@ class DevServer:
         if self._stopped.is_set():  # a second Ctrl-C: do not wait for anything
             os._exit(130)
         self.stop()
-
-
-def _is_loopback(ip: str) -> bool:
-    if ip == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(ip.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def run(options: DevOptions) -> int:

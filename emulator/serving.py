@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import ipaddress
 import logging
 import socket
 from collections.abc import Iterator
@@ -64,6 +65,17 @@ def bind(ip: str, port: int) -> socket.socket:
         raise ServeError(f"cannot listen on {ip}:{port}: {exc.strerror or exc}") from exc
     sock.setblocking(False)
     return sock
+
+
+def is_loopback(name: str) -> bool:
+    """`localhost`, a `*.localhost` name (RFC 6761), or a loopback IP (`127.0.0.1`, `[::1]`)."""
+    name = name.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def url_for(ip: str, port: int) -> str:

@@ -52,3 +52,15 @@ async def test_serve_answers_until_told_to_exit():
     await asyncio.wait_for(task, timeout=10)
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # no longer listening
+
+
+@pytest.mark.parametrize(
+    "name", ["localhost", "LOCALHOST.", "app.localhost", "127.0.0.1", "127.1.2.3", "[::1]", "::1"]
+)
+def test_loopback_names(name):
+    assert serving.is_loopback(name)
+
+
+@pytest.mark.parametrize("name", ["evil.example", "localhost.evil.example", "10.0.0.1", "0.0.0.0"])
+def test_other_names_are_not_loopback(name):
+    assert not serving.is_loopback(name)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -39,8 +38,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bindings.ai.rest.envelope import AUTH_ERROR, FORBIDDEN
+from emulator.serving import is_loopback
 
-__all__ = ["HOSTS_ENV", "RequestGuard", "allowed_hosts_from_env", "is_loopback_host"]
+__all__ = ["HOSTS_ENV", "RequestGuard", "allowed_hosts_from_env"]
 
 HOSTS_ENV = "EDGE_API_HOSTS"
 COOKIE = "edge_api_session"
@@ -53,17 +53,6 @@ def allowed_hosts_from_env() -> tuple[str, ...]:
     """The extra Host names `EDGE_API_HOSTS` allows (lower case, no ports)."""
     raw = os.environ.get(HOSTS_ENV, "")
     return tuple(name.strip().lower() for name in raw.split(",") if name.strip())
-
-
-def is_loopback_host(name: str) -> bool:
-    """`localhost`, a `*.localhost` name, or a loopback IP (`127.0.0.1`, `[::1]`)."""
-    name = name.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _hostname(netloc: str) -> str:
@@ -107,7 +96,7 @@ class RequestGuard:
             await response(scope, receive, send)
 
     def _trusted(self, host: str) -> bool:
-        return is_loopback_host(host) or host in self.allowed_hosts
+        return is_loopback(host) or host in self.allowed_hosts
 
     def _refusal(self, request: Request) -> Response | None:
         headers = request.headers
