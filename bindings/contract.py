@@ -177,7 +177,7 @@ class BindingKind:
 @dataclass
 class BindingHost:
     """What binding kinds use while building: the state folder, machine-local settings,
-    and services shared for the whole session.
+    the worker's configuration, and services shared for the whole session.
 
     `shared(key, factory)` returns one object per key for the whole dev session, so a
     loaded model or a connection pool survives hot reloads; `close()` shuts them down.
@@ -187,6 +187,9 @@ class BindingHost:
 
     state_dir: Path
     settings: LocalSettings = field(default_factory=LocalSettings)
+    #: the `WorkerConfig` being loaded (set by `emulator.loader.load`): its `root` for
+    #: paths in binding tables (`[assets] directory`), its compatibility date and flags.
+    config: Any = None
     _services: dict[str, Any] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
 

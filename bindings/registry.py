@@ -32,6 +32,7 @@ KINDS: dict[str, str] = {
     "d1_databases": "bindings.d1",
     "r2_buckets": "bindings.r2",
     "durable_objects": "bindings.durable_objects.binding",
+    "assets": "bindings.assets.binding",
 }
 
 
@@ -60,8 +61,6 @@ PENDING: dict[str, BindingKind] = {
         _pending("browser", "Browser", "table"),
         _pending("images", "Images", "table"),
         _pending("version_metadata", "Worker Version Metadata", "table"),
-        _pending("assets", "Assets", "table", value_keys=("directory",),
-                 optional_name=True, inheritable=True),
     )
 }
 

@@ -24,6 +24,10 @@ from rich.style import Style
 from rich.table import Table
 
 PREFIX = "[edge]"
+#: the ready line's prefix is Wrangler's (`[wrangler:info] Ready on http://...`, as
+#: `wrangler dev` and `pywrangler dev` print it), so scripts and harnesses that wait for
+#: that line work unchanged with `edge dev`; the rest of the banner stays edge's own.
+READY_PREFIX = "[wrangler:info]"
 
 
 @dataclass
@@ -94,7 +98,8 @@ def print_banner(
     keys_hint: bool = False,
     secrets_file: Any = None,
 ) -> None:
-    """The start-up banner; ends with the `Ready on <url>` line tools wait for.
+    """The start-up banner; ends with Wrangler's `[wrangler:info] Ready on <url>` line,
+    which tools wait for.
     `side_apps` are (title, url) of the apps binding kinds serve beside the worker."""
     from emulator import __version__
 
@@ -115,7 +120,7 @@ def print_banner(
                 escape("[b] open a browser   [c] clear console   [x] to exit"), border_style="dim"
             )
         )
-    console.print(f"{escape(PREFIX)} Ready on [link={url}]{url}[/link]")
+    console.print(f"{escape(READY_PREFIX)} Ready on [link={url}]{url}[/link]")
 
 
 def print_bindings(console: Console, rows: Iterable[BindingRow]) -> None:

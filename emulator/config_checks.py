@@ -24,7 +24,8 @@ def warn_once(message: str) -> None:
 
 def expect(value: Any, kind: type | tuple[type, ...], file: Path, key: str, what: str) -> Any:
     """`value` if it is a `kind` (a bool is never an int here), else a `ConfigError`."""
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+    bool_ok = kind is bool or (isinstance(kind, tuple) and bool in kind)
+    if not isinstance(value, kind) or (isinstance(value, bool) and not bool_ok):
         raise ConfigError(file, key, f"expected {what}, got {shown(value)}")
     return value
 

@@ -57,6 +57,7 @@ def load(
     """Build the bindings and `env` (plus `extra` entries: a test's fakes), import the
     worker and apply the kinds' load-time hooks. Raises `WorkerLoadError` (or what a
     kind's `after_load` raises) when the worker cannot run."""
+    host.config = config
     bound = registry.build_bindings(config, host)
     worker = load_worker(config, registry.build_env(config, host, bound, extra))
     worker.bound = bound

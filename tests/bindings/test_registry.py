@@ -121,14 +121,15 @@ def test_a_pending_kind_is_reported_once_never_dropped(tmp_path, caplog):
     (tmp_path / "entry.py").write_text(WORKER)
     (tmp_path / "wrangler.toml").write_text(
         'main = "entry.py"\n[[queues.producers]]\nbinding = "JOBS"\nqueue = "jobs"\n'
-        '[assets]\ndirectory = "public"\n'
+        '[version_metadata]\nbinding = "META"\n'
     )
     config = load_config(tmp_path)
-    assert [(s.kind, s.name) for s in config.bindings] == [("queues", "JOBS"), ("assets", None)]
+    kinds = [(s.kind, s.name) for s in config.bindings]
+    assert kinds == [("queues", "JOBS"), ("version_metadata", "META")]
     host = BindingHost(state_dir=tmp_path)
     with caplog.at_level(logging.WARNING, logger="edge.bindings"):
         env = registry.build_env(config, host)
         registry.build_env(config, host)
     assert "JOBS" not in env
     assert caplog.text.count("binding JOBS (queues) is not emulated yet") == 1
-    assert caplog.text.count("[assets] is not emulated yet; ignored") == 1
+    assert caplog.text.count("binding META (version_metadata) is not emulated yet") == 1

@@ -324,7 +324,7 @@ def test_interactive_terminal_keys_and_x_exits(tmp_path):
     seen = b""
     try:
         deadline = time.monotonic() + 30
-        while b"Ready on" not in seen and time.monotonic() < deadline:
+        while b"[wrangler:info] Ready on" not in seen and time.monotonic() < deadline:
             try:
                 seen += os.read(master, 4096)
             except OSError:

@@ -81,7 +81,7 @@ async def test_serves_the_worker_with_vars_overrides_and_banner(dev, tmp_path):
     assert r.status_code == 200 and r.text == "v1 overridden -"
     out = s.output()
     assert "devtest" in out and "GREETING" in out
-    assert f"Ready on {s.server.url}" in out
+    assert f"[wrangler:info] Ready on {s.server.url}" in out
     assert "GET / 200 OK" in out
 
 

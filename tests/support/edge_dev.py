@@ -1,4 +1,5 @@
-"""`edge dev` as a real subprocess for tests: `--port 0`, the `Ready on` line says where.
+"""`edge dev` as a real subprocess for tests: `--port 0`, the `[wrangler:info] Ready on`
+line says where.
 
 Its combined output is collected by a reader thread, so a test can wait (bounded) for a
 line and read the whole log after `stop()`.
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-READY = re.compile(r"Ready on (http://\S+)")
+#: the line `wrangler dev` prints when it serves, which `edge dev` prints too.
+READY = re.compile(r"\[wrangler:info\] Ready on (http://\S+)")
 EDGE = Path(sys.executable).with_name("edge")
 COMMAND = (
     [str(EDGE)]

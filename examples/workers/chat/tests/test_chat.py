@@ -107,7 +107,7 @@ def server():
             if not line:
                 break
             seen.append(line)
-            match = re.search(r"Ready on (http://[\d.]+:\d+)", line)
+            match = re.search(r"\[wrangler:info\] Ready on (http://[\d.]+:\d+)", line)
             if match:
                 yield match.group(1)
                 return

@@ -1,0 +1,3 @@
+const response = await fetch("/api/hello?name=visitor");
+const { message } = await response.json();
+document.getElementById("greeting").textContent = message;
