@@ -70,17 +70,25 @@ class Resolver:
             return Intent(redirect=destination)
         return None
 
+    def _index(self, p: str, skip: bool, *, page_slash: bool) -> Intent | None:
+        """`/foo/index` or `/foo/index.html`: to `/foo/` if it is `foo/index.html`, else
+        to the page `foo.html` at `/foo/` (`page_slash`) or `/foo`."""
+        folder = p[:-5] if p.endswith("/index") else p[:-10]  # "/foo/"
+        index_file = p + ".html" if p.endswith("/index") else p
+        page = folder if page_slash else folder[:-1]
+        return self._redirect(index_file, folder, skip) or self._redirect(
+            folder[:-1] + ".html", page, skip
+        )
+
     def _auto(self, p: str, skip: bool) -> Intent | None:
         exact = self._serve(p)
         r = None
         if p.endswith("/index"):
             if exact:
                 return exact
-            r = self._redirect(p + ".html", p[:-5], skip) or self._redirect(
-                p[:-6] + ".html", p[:-6], skip
-            )
+            r = self._index(p, skip, page_slash=False)
         elif p.endswith("/index.html"):
-            r = self._redirect(p, p[:-10], skip) or self._redirect(p[:-11] + ".html", p[:-11], skip)
+            r = self._index(p, skip, page_slash=False)
         elif p.endswith("/"):
             r = self._serve(p + "index.html") or self._redirect(p[:-1] + ".html", p[:-1], skip)
         elif p.endswith(".html"):
@@ -101,11 +109,9 @@ class Resolver:
         if p.endswith("/index"):
             if exact:
                 return exact
-            r = self._redirect(p + ".html", p[:-5], skip) or self._redirect(
-                p[:-6] + ".html", p[:-5], skip
-            )
+            r = self._index(p, skip, page_slash=True)
         elif p.endswith("/index.html"):
-            r = self._redirect(p, p[:-10], skip) or self._redirect(p[:-11] + ".html", p[:-10], skip)
+            r = self._index(p, skip, page_slash=True)
         elif p.endswith("/"):
             r = self._serve(p + "index.html") or self._serve(p[:-1] + ".html")
         elif p.endswith(".html"):
