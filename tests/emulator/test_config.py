@@ -425,7 +425,9 @@ def test_example_config_is_complete_and_loads(tmp_path, caplog):
         staging = load_config(tmp_path, env="staging")
     assert caplog.text == ""  # every key is known, every binding repeated in the env
     kinds = {spec.kind for spec in top.bindings}
-    assert kinds == {"ai", "kv_namespaces", "d1_databases", "r2_buckets", "durable_objects"}
+    assert kinds == {
+        "ai", "kv_namespaces", "d1_databases", "r2_buckets", "durable_objects", "assets"
+    }
     assert top.vars and top.crons and top.compatibility_date
     assert {spec.kind for spec in staging.bindings} == kinds
     assert staging.name == f"{top.name}-staging" and staging.crons == top.crons
