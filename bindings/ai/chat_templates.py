@@ -279,14 +279,26 @@ class JinjaFormat(_Format):
         self.bos_token, self.eos_token = bos_token, eos_token
         self.strip_bos = strip_bos
         self.stop = (eos_token,) if eos_token else ()
+        #: the template renders a `tools` variable itself (`bindings.ai.tools`, step 2).
+        self.supports_tools = "tools" in source
+        self._tools: list[dict[str, Any]] | None = None
+
+    def with_tools(self, tools: list[dict[str, Any]] | None) -> JinjaFormat:
+        """This template rendering `tools` (OpenAI function tools) as its `tools` variable."""
+        copy = object.__new__(JinjaFormat)
+        copy.__dict__.update(self.__dict__)
+        copy._tools = tools or None
+        return copy
 
     def _render(self, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
+        extra = {"tools": self._tools} if self._tools else {}
         try:
             return self.template.render(
                 messages=messages,
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
+                **extra,
             )
         except jinja2.TemplateError as exc:
             raise _bad(f"the chat template of the served model ({self.name}) "

@@ -35,7 +35,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bindings.ai.engines.base import Usage
+from bindings.ai.engines.base import ToolCall, Usage
 from bindings.ai.errors import AiError, internal
 
 log = logging.getLogger("edge.ai")
@@ -58,6 +58,12 @@ def text_frame(text: str) -> bytes:
 
 def usage_frame(usage: Usage) -> bytes:
     return sse_frame({"response": "", "usage": usage.as_dict()})
+
+
+def tool_calls_frame(calls: list[ToolCall]) -> bytes:
+    """The frame carrying a reply's tool calls (`bindings.ai.tools`)."""
+    listed = [{"name": call.name, "arguments": call.arguments} for call in calls]
+    return sse_frame({"response": "", "tool_calls": listed})
 
 
 def error_frame(error: AiError) -> bytes:
@@ -105,8 +111,9 @@ class AiStream:
     """The value `env.AI.run(..., {"stream": True})` returns; iterate it once, either way.
 
     `async for frame in stream` yields SSE frame bytes; `stream.chunks()` yields `str`
-    chunks then one `Usage` (errors raise `AiError` there). `await stream.aclose()` stops
-    the engine (the HTTP client went away), and is safe to call at any time, repeatedly.
+    chunks (and `ToolCall`s) then one `Usage` (errors raise `AiError` there).
+    `await stream.aclose()` stops the engine (the HTTP client went away), and is safe to
+    call at any time, repeatedly.
     """
 
     media_type = "text/event-stream"
@@ -152,7 +159,7 @@ class AiStream:
         async for item in self.chunks():
             if isinstance(item, Usage):
                 usage = item
-            else:
+            elif isinstance(item, str):
                 parts.append(item)
         assert usage is not None
         return "".join(parts), usage
@@ -189,6 +196,9 @@ class AiStream:
                 if isinstance(item, Usage):
                     usage = item
                     continue
+                if isinstance(item, ToolCall):
+                    yield item
+                    continue
                 piece = text.feed(item)
                 if piece:
                     pieces += 1
@@ -217,8 +227,15 @@ class AiStream:
 
     async def _frames(self) -> AsyncIterator[bytes]:
         events = self._events()
+        calls: list[ToolCall] = []
         try:
             async for item in events:
+                if isinstance(item, ToolCall):
+                    calls.append(item)
+                    continue
+                if calls:  # all of a reply's calls in one frame, as Cloudflare sends them
+                    yield tool_calls_frame(calls)
+                    calls = []
                 if isinstance(item, Usage):
                     yield usage_frame(item)
                 else:
@@ -240,8 +257,11 @@ class AiStream:
                 log.exception("closing the engine stream for %s failed", self.model)
 
 
-async def collect(source: AsyncIterator[Any], *, model: str = "") -> tuple[str, Usage]:
-    """The whole text and usage of an engine generation (errors raise `AiError`).
+async def collect(
+    source: AsyncIterator[Any], *, model: str = "", calls: list[ToolCall] | None = None
+) -> tuple[str, Usage]:
+    """The whole text and usage of an engine generation (errors raise `AiError`); the
+    `ToolCall`s it yields are appended to `calls` (dropped when it is None).
 
     The non-streaming path: the same normalization as `AiStream.chunks()`, without the
     generator layers (this is per call overhead of every `env.AI.run`).
@@ -253,6 +273,9 @@ async def collect(source: AsyncIterator[Any], *, model: str = "") -> tuple[str, 
         async for item in source:
             if isinstance(item, Usage):
                 usage = item
+            elif isinstance(item, ToolCall):
+                if calls is not None:
+                    calls.append(item)
             else:
                 parts.append(text.feed(item))
         parts.append(text.flush())

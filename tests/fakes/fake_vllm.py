@@ -22,6 +22,10 @@ Written from vLLM's own sources (read, not copied):
   messages with `chat_template` (Jinja, as transformers does: sandboxed, `bos_token`,
   `raise_exception`); without one, vLLM's 400 "As of transformers v4.44, default chat
   template is no longer allowed, ...". `rendered` records each rendered prompt.
+- tools on the chat endpoint (`tools`, `tool_choice`; `delta.tool_calls` frames: `id`,
+  `type` and `function.name` first, then `function.arguments` in pieces, finish
+  `tool_calls`), and the 400 for "auto" without `--enable-auto-tool-choice`
+  (`serving_chat.py`).
 
 The tokenizer is whitespace words; replies are scripted. Knobs (attributes) script
 failures, and counters record what happened (requests received, disconnects).
@@ -62,6 +66,12 @@ class FakeVllm:
     chat_template: str | None = None  # the served model's template (None: it has none)
     bos_token: str = "<s>"
     eos_token: str = "</s>"
+    # tools: vLLM's `--enable-auto-tool-choice --tool-call-parser NAME` (None: not set, so
+    # "auto" tool choice is a 400). With tools offered, the scripted "model" calls the first
+    # offered (or the chosen) tool with `tool_arguments`, unless the last message is a
+    # tool result: then it answers with `reply`.
+    tool_parser: str | None = None
+    tool_arguments: dict[str, Any] = field(default_factory=lambda: {"city": "London"})
     # records
     requests: list[dict[str, Any]] = field(default_factory=list)
     peers: list[int] = field(default_factory=list)  # client port of each completion request
@@ -229,6 +239,7 @@ class FakeVllm:
         continues = bool(body.get("continue_final_message"))
         text = env.from_string(self.chat_template or "").render(
             messages=messages, bos_token=self.bos_token, eos_token=self.eos_token,
+            tools=body.get("tools"),
             add_generation_prompt=body.get("add_generation_prompt", True) and not continues)
         if continues:  # cut after the final message's content, as transformers does
             final = str(messages[-1].get("content") or "").strip()
@@ -263,8 +274,17 @@ class FakeVllm:
         problem = self.validate({**body, "prompt": prompt})
         if problem:
             return self.error(400, problem, "BadRequestError")
+        tools, choice = body.get("tools") or [], body.get("tool_choice", "auto")
+        if tools and choice == "auto" and self.tool_parser is None:
+            return self.error(400, '"auto" tool choice requires --enable-auto-tool-choice '
+                              "and --tool-call-parser to be set", "BadRequestError")
         max_tokens = body.get("max_tokens") or 16
         tokens, finish = self.tokens(body, max_tokens)
+        call = self.tool_call(tools, choice, body["messages"])
+        if call is not None:
+            arguments = json.dumps(call[1])
+            tokens, finish = [arguments[: len(arguments) // 2], arguments[len(arguments) // 2:]], \
+                "tool_calls"
         prompt_tokens = len(prompt.split())
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
                  "total_tokens": prompt_tokens + len(tokens)}
@@ -279,9 +299,16 @@ class FakeVllm:
 
             yield frame([{"index": 0, "delta": {"role": "assistant", "content": ""},
                           "finish_reason": None}])
+            if call is not None:  # vLLM's tool-call deltas: name first, then argument pieces
+                head = {"index": 0, "id": f"chatcmpl-tool-{uuid.uuid4().hex}",
+                        "type": "function", "function": {"name": call[0]}}
+                yield frame([{"index": 0, "delta": {"tool_calls": [head]},
+                              "finish_reason": None}])
             for i, token in enumerate(tokens):
                 last = i == len(tokens) - 1
-                yield frame([{"index": 0, "delta": {"content": token},
+                delta = ({"tool_calls": [{"index": 0, "function": {"arguments": token}}]}
+                         if call is not None else {"content": token})
+                yield frame([{"index": 0, "delta": delta,
                               "finish_reason": finish if last else None}])
             if include_usage and not self.no_usage:
                 yield frame([], usage=usage)
@@ -289,6 +316,16 @@ class FakeVllm:
             self.completed += 1
 
         return StreamingResponse(frames(), media_type="text/event-stream")
+
+    def tool_call(self, tools: list[Any], choice: Any, messages: list[Any]
+                  ) -> tuple[str, dict[str, Any]] | None:
+        """(name, arguments) the scripted model calls, or None for a text reply."""
+        if not tools or choice == "none" or (messages and messages[-1].get("role") == "tool"):
+            return None
+        name = tools[0]["function"]["name"]
+        if isinstance(choice, dict):
+            name = choice["function"]["name"]
+        return name, self.tool_arguments
 
     def tokens(self, body: dict[str, Any], max_tokens: int) -> tuple[list[str], str]:
         words = self.reply.split(" ")

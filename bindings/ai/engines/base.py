@@ -12,7 +12,8 @@ Engines know nothing of Cloudflare (no schemas, no SSE, no error envelopes beyon
   requests with `chat=True`: `messages` is what counts, `prompt` only a fallback
   rendering (empty when the catalogue has no format for the model).
 - `generate(request)` is an async iterator of text chunks (`str`, each whole UTF-8
-  characters) followed by exactly one `Usage`. Closing the iterator early (`aclose()`,
+  characters) and `ToolCall`s (from backends that parse calls themselves) followed by
+  exactly one `Usage`. Closing the iterator early (`aclose()`,
   which happens when the HTTP client goes away) must stop the generation upstream.
 - `health()` reports whether it can serve; `close()` releases models and connections.
 - `describe(model)` is an `EngineLabel`: what serves the model, as data (the banner, the
@@ -82,6 +83,23 @@ class GenerationRequest:
     lora: str | None = None
     #: send `messages` to the backend's chat endpoint (its template); see the module docstring.
     chat: bool = False
+    #: OpenAI function tools offered (`bindings.ai.tools`); engines with a chat endpoint
+    #: pass them on with `tool_choice` and yield the `ToolCall`s the backend parsed.
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    #: constrain the reply to JSON (`bindings.ai.structured`): `{"type": "json_object"}` or
+    #: `{"type": "json_schema", "schema": {...}}`.
+    response_format: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model made: `generate()` may yield these (before its `Usage`)
+    when the backend parses calls itself; `arguments` is an object (as Cloudflare returns)."""
+
+    name: str
+    arguments: dict[str, Any] | str
+    id: str | None = None
 
 
 @dataclass

@@ -201,6 +201,18 @@ class Runtime:
     def sampler(self, params: dict[str, Any], seed: int) -> Sampler:
         return Sampler(self, params, seed)
 
+    def grammar_sampler(self, grammar: str) -> Any:
+        """A GBNF grammar sampler (root rule `root`); `ValueError` if llama.cpp refuses it.
+        Reads only the vocabulary, so any thread may call it (the engine checks a grammar
+        this way before its sequence reaches the decode thread)."""
+        sampler = self.lib.llama_sampler_init_grammar(self.vocab, grammar.encode(), b"root")
+        if not sampler:
+            raise ValueError("llama.cpp could not parse the grammar")
+        return sampler
+
+    def free_sampler(self, sampler: Any) -> None:
+        self.lib.llama_sampler_free(sampler)
+
     # --- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -275,6 +287,8 @@ class Sampler:
             runtime.n_vocab, PENALTY_LAST_N, params["repeat_penalty"],
             params["frequency_penalty"], params["presence_penalty"],
         )]  # fmt: skip
+        if params.get("grammar"):  # JSON mode (`bindings.ai.structured`), as Llama does
+            parts.append(runtime.grammar_sampler(params["grammar"]))
         if params["temp"] == 0:
             parts.append(lib.llama_sampler_init_greedy())
         else:

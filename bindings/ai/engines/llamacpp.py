@@ -55,6 +55,8 @@ stop                `stops.StopMatcher` on text   the stop string and what follo
                                                   until decided; end-of-generation tokens
                                                   (EOS/EOT) always stop
 lora                (unsupported)                 `AiError` 5005, as Cloudflare for such models
+response_format     grammar sampler (GBNF)        `structured.grammar`: after the penalties,
+                                                  as `Llama._init_sampler` adds a grammar
 ==================  ============================  ==============================================
 
 A prompt that leaves no room to generate (`prompt tokens >= n_ctx`) is `AiError` 3030
@@ -91,6 +93,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from bindings.ai import structured
 from bindings.ai.engines.base import (
     TEXT_GENERATION,
     EngineLabel,
@@ -254,6 +257,11 @@ class LlamaCppEngine:
         params = sampling(request)
         runtime, worker = await self._ready()
         worker.check_capacity()  # before tokenizing: refuse cheaply
+        if params.get("grammar"):
+            try:  # checked here: a grammar failing in the decode thread would stop it
+                runtime.free_sampler(runtime.grammar_sampler(params["grammar"]))
+            except ValueError as exc:
+                raise AiError(5006, f"Error: response format: {exc}") from None
         tokens = await self._prompt_tokens(runtime, request.prompt)
         budget = min(max(request.max_tokens, 0), runtime.n_ctx - len(tokens))
         if budget == 0:
@@ -389,6 +397,8 @@ def sampling(request: GenerationRequest) -> dict[str, Any]:
         "repeat_penalty": float(repeat) if repeat is not None and repeat > 0 else 1.0,
         "frequency_penalty": float(request.frequency_penalty or 0.0),
         "presence_penalty": float(request.presence_penalty or 0.0),
+        "grammar": structured.grammar(request.response_format) if request.response_format
+        else None,
     }
 
 

@@ -14,6 +14,9 @@ OpenAI fields plus `add_generation_prompt`, `continue_final_message`, `top_k`,
 - Streams with `stream_options.include_usage`; frames carry `choices[].delta.content`,
   then a frame with `usage`, then `data: [DONE]`. A server answering plain JSON
   (`choices[].message.content`) is read too.
+- Tools and JSON mode pass through (`tool_fields`); streamed `delta.tool_calls` pieces
+  are joined per `index` and yielded as `ToolCall`s (arguments parsed from their JSON
+  text) before the `Usage`.
 - A server whose tokenizer has no chat template refuses the request (vLLM: HTTP 400 "As
   of transformers v4.44, default chat template is no longer allowed..."; TGI: 422
   `template_error` "Template error: template not found"): `lacks_template` recognises
@@ -22,6 +25,7 @@ OpenAI fields plus `add_generation_prompt`, `continue_final_message`, `top_k`,
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
@@ -30,9 +34,10 @@ import httpx
 
 from bindings.ai.chat_templates import flatten_content
 from bindings.ai.engines import http_errors
-from bindings.ai.engines.base import Usage
+from bindings.ai.engines.base import ToolCall, Usage
 from bindings.ai.engines.http_backend import DONE, sse_events
 from bindings.ai.errors import AiError
+from bindings.ai.tools import openai_messages
 
 #: what servers say when the model has no chat template (lower case).
 _NO_TEMPLATE = (
@@ -46,7 +51,7 @@ _NO_TEMPLATE = (
 
 def chat_fields(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """`messages` and the template flags for them (see the module docstring)."""
-    out = [dict(message) for message in messages]
+    out = openai_messages(messages)
     flags: dict[str, Any] = {}
     if out and out[-1].get("role") == "assistant":
         try:
@@ -58,6 +63,56 @@ def chat_fields(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         else:
             out.pop()
     return {"messages": out, **flags}
+
+
+def tool_fields(request: Any) -> dict[str, Any]:
+    """The chat-endpoint fields of a request's tools and JSON mode (OpenAI's names, as
+    vLLM's `ChatCompletionRequest` takes them: `tools`, `tool_choice`, `response_format`
+    with `json_schema: {name, schema}`)."""
+    fields: dict[str, Any] = {}
+    if request.tools:
+        fields["tools"] = request.tools
+        if request.tool_choice is not None:
+            fields["tool_choice"] = request.tool_choice
+    if request.response_format:
+        fields["response_format"] = response_format(request.response_format)
+    return fields
+
+
+def response_format(fmt: Mapping[str, Any]) -> dict[str, Any]:
+    """A normalized JSON-mode constraint (`bindings.ai.structured`) in OpenAI's shape."""
+    if fmt.get("type") == "json_schema":
+        return {"type": "json_schema",
+                "json_schema": {"name": "response", "schema": fmt["schema"]}}
+    return {"type": "json_object"}
+
+
+def _gather(calls: dict[int, dict[str, Any]], deltas: list[Any]) -> None:
+    """Fold streamed tool-call deltas (OpenAI's: the first of an `index` has `id` and
+    `function.name`, later ones pieces of `function.arguments`) into `calls`."""
+    for position, delta in enumerate(deltas):
+        if not isinstance(delta, dict):
+            continue
+        index = delta.get("index", position)
+        call = calls.setdefault(index, {"id": None, "name": "", "arguments": []})
+        call["id"] = delta.get("id") or call["id"]
+        function = delta.get("function") or {}
+        if isinstance(function, dict):
+            call["name"] += function.get("name") or ""
+            arguments = function.get("arguments")
+            if isinstance(arguments, str):
+                call["arguments"].append(arguments)
+            elif isinstance(arguments, dict):  # a server writing the object itself
+                call["arguments"].append(json.dumps(arguments))
+
+
+def _tool_call(call: dict[str, Any]) -> ToolCall:
+    text = "".join(call["arguments"])
+    try:
+        arguments = json.loads(text) if text.strip() else {}
+    except ValueError:
+        arguments = text  # not JSON: handed on as the model wrote it
+    return ToolCall(call["name"], arguments, call["id"])
 
 
 def lacks_template(error: AiError) -> bool:
@@ -76,6 +131,7 @@ async def stream_chat(
     usage: dict[str, Any] | None = None
     finished = False
     chunks = 0
+    calls: dict[int, dict[str, Any]] = {}  # index -> id, name, argument pieces
     events = sse_events(client, url, payload, backend=backend, hint=hint)
     async with aclosing(events):
         async for event in events:
@@ -96,12 +152,17 @@ async def stream_chat(
                 if isinstance(text, str) and text:
                     chunks += 1
                     yield text
+                if isinstance(part, dict) and isinstance(part.get("tool_calls"), list):
+                    chunks += 1
+                    _gather(calls, part["tool_calls"])
                 if choice.get("finish_reason"):
                     finished = True
             if isinstance(event.get("usage"), dict):
                 usage = event["usage"]
     if not finished:
         raise http_errors.malformed(url, "the stream ended before a finish_reason or [DONE]")
+    for index in sorted(calls):
+        yield _tool_call(calls[index])
     if usage is None:
         prompt = await count_prompt() if count_prompt is not None else 0
         usage = {"prompt_tokens": prompt, "completion_tokens": chunks}

@@ -39,7 +39,10 @@ in `vllm/sampling_params.py` and `CompletionRequest` in `vllm/entrypoints/openai
 | (none)             | model                | route `served_model`, else `GET /v1/models` first id|
 
 Unset fields are not sent, so the server's own defaults (its generation config) apply.
-The chat endpoint takes the same sampling fields (vLLM's `ChatCompletionRequest`).
+The chat endpoint takes the same sampling fields (vLLM's `ChatCompletionRequest`), plus
+`tools`/`tool_choice` (the server's tool parser answers with `tool_calls`: start it with
+`--enable-auto-tool-choice --tool-call-parser <parser>`) and `response_format` (JSON
+mode, on both endpoints).
 """
 
 from __future__ import annotations
@@ -165,6 +168,9 @@ class VllmEngine(HttpEngine):
             "model": model,
             "prompt": request.prompt,
             **params,
+            # vLLM's CompletionRequest takes response_format too (structured outputs).
+            **({"response_format": openai_chat.response_format(request.response_format)}
+               if request.response_format else {}),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -206,6 +212,7 @@ class VllmEngine(HttpEngine):
         payload = {
             "model": model,
             **openai_chat.chat_fields(request.messages or []),
+            **openai_chat.tool_fields(request),
             **params,
             "stream": True,
             "stream_options": {"include_usage": True},

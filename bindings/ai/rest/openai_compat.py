@@ -18,9 +18,19 @@ out-of-range values get the same 5006 errors as `env.AI.run`):
 | `temperature`, `top_p`, `seed`           | same names                               |
 | `frequency_penalty`, `presence_penalty`  | same names                               |
 | `tools`                                  | `tools` (when the model's schema has it) |
+| `tool_choice`, `response_format`         | down to the engine (`bindings.ai.tools`, |
+|                                          | `bindings.ai.structured`), unvalidated   |
+|                                          | where the schema does not declare them   |
+| assistant `tool_calls`, `role: tool`     | kept on the messages (`tool_call_id`,    |
+| messages with `tool_call_id`             | `name`), for the template to render      |
 | `stop` (string or list)                  | `stop`, down to the engine (unvalidated: |
 |                                          | most schemas do not declare it)          |
 | `n`                                      | only 1                                   |
+
+Tool calls come back as OpenAI's `message.tool_calls` (`id`, `type: "function"`,
+`function.arguments` as JSON text), `content: null`, `finish_reason: "tool_calls"`;
+streamed, as one delta frame per call (`index`, `id`, `type`, `function.name` and the
+whole `arguments`), as vLLM streams a call whose arguments are complete.
 """
 
 from __future__ import annotations
@@ -36,10 +46,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bindings.ai.chat_templates import flatten_content
+from bindings.ai.engines.base import ToolCall
 from bindings.ai.errors import AiError
 from bindings.ai.rest.envelope import ApiError, read_json_object
 from bindings.ai.rest.sse import SSEResponse
 from bindings.ai.streaming import DONE, sse_frame
+from emulator.sdk.attrdict import unwrap
 
 _SAMPLING = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
 _ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error"}
@@ -63,6 +75,8 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False
     stops: list[str] = field(default_factory=list)
+    #: keys passed down unvalidated (schemas that do not declare them still honour them).
+    passed: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
@@ -84,6 +98,10 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
             inputs[name] = body[name]
     if body.get("tools"):
         inputs["tools"] = body["tools"]
+    passed = {key: body[key] for key in ("tool_choice", "response_format")
+              if body.get(key) is not None}
+    if "tool_choice" in passed and not body.get("tools"):
+        del passed["tool_choice"]
     n = body.get("n")
     if n is not None and n != 1:
         raise _bad("'n' must be 1: one choice per request")
@@ -99,6 +117,7 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
         stream=stream,
         include_usage=bool(options.get("include_usage")) and stream,
         stops=_stops(body.get("stop")),
+        passed=passed,
     )
 
 
@@ -110,7 +129,11 @@ def _message(message: Any, index: int) -> dict[str, Any]:
         content = flatten_content(message.get("content"))
     except ValueError as exc:
         raise _bad(f"messages[{index}].{exc}") from None
-    return {"role": role, "content": content}
+    out = {"role": role, "content": content}
+    for key in ("tool_calls", "tool_call_id", "name"):
+        if message.get(key) is not None:
+            out[key] = message[key]
+    return out
 
 
 def _stops(stop: Any) -> list[str]:
@@ -131,7 +154,7 @@ async def chat_completions(request: Request) -> Response:
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     head = {"id": completion_id, "created": created, "model": chat.model}
-    unchecked = {"stop": chat.stops} if chat.stops else None
+    unchecked = {**({"stop": chat.stops} if chat.stops else {}), **chat.passed} or None
     if chat.stream:
         inputs = {**chat.inputs, "stream": True}
         stream = await service.run(chat.model, inputs, unchecked=unchecked)
@@ -139,9 +162,10 @@ async def chat_completions(request: Request) -> Response:
         return SSEResponse(frames, on_close=stream.aclose)
     result = await service.run(chat.model, chat.inputs, unchecked=unchecked)
     usage = dict(result.get("usage") or {}) or None
-    message: dict[str, Any] = {"role": "assistant", "content": result.get("response") or ""}
+    message: dict[str, Any] = {"role": "assistant", "content": _text(result.get("response"))}
     finish = _finish(usage, max_tokens)
     if result.get("tool_calls"):
+        message["content"] = None
         message["tool_calls"] = [_tool_call(c) for c in result["tool_calls"]]
         finish = "tool_calls"
     body = {
@@ -183,15 +207,23 @@ def _finish(usage: dict[str, Any] | None, max_tokens: int | None) -> str:
     return "stop"
 
 
-def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
-    arguments = call.get("arguments", {})
+def _text(response: Any) -> str:
+    """`content` is text: a JSON-mode reply (parsed by the binding) is written back."""
+    if response is None:
+        return ""
+    return response if isinstance(response, str) else json.dumps(unwrap(response))
+
+
+def _tool_call(call: Any, index: int | None = None) -> dict[str, Any]:
+    """A call (`{"name", "arguments"}` or a `ToolCall`) in OpenAI's shape."""
+    name = call.name if isinstance(call, ToolCall) else call.get("name", "")
+    arguments = call.arguments if isinstance(call, ToolCall) else call.get("arguments", {})
     if not isinstance(arguments, str):
-        arguments = json.dumps(arguments)
-    return {
-        "id": f"call_{uuid.uuid4().hex[:24]}",
-        "type": "function",
-        "function": {"name": call.get("name", ""), "arguments": arguments},
-    }
+        arguments = json.dumps(unwrap(arguments))
+    ident = getattr(call, "id", None) or f"call_{uuid.uuid4().hex[:24]}"
+    out: dict[str, Any] = {} if index is None else {"index": index}
+    out.update(id=ident, type="function", function={"name": name, "arguments": arguments})
+    return out
 
 
 async def _chunk_frames(
@@ -206,13 +238,17 @@ async def _chunk_frames(
 
     yield chunk({"role": "assistant", "content": ""}, None)
     usage: dict[str, int] | None = None
+    calls = 0
     try:
         async for item in stream.chunks():
             if isinstance(item, str):
                 yield chunk({"content": item}, None)
+            elif isinstance(item, ToolCall):
+                yield chunk({"tool_calls": [_tool_call(item, calls)]}, None)
+                calls += 1
             else:
                 usage = item.as_dict()
-        yield chunk({}, _finish(usage, max_tokens))
+        yield chunk({}, "tool_calls" if calls else _finish(usage, max_tokens))
     except AiError as err:
         error = {"message": str(err), "type": "server_error", "param": None, "code": err.code}
         yield sse_frame({"error": error})

@@ -19,6 +19,10 @@ Which chat template turns `messages` into prompt text (the first that applies):
 A bare `prompt` is one user turn. Sampling keys absent from the inputs stay `None`
 (the engine's default applies); `max_tokens` is 256 unless given. `stop` gets the
 template's own end-of-turn markers (`PromptFormat.stop`), if it declares any.
+
+`tools`/`functions` (and `tool_choice`, where a schema declares it or the OpenAI
+endpoint passes it) are offered and read back by `bindings.ai.tools`; `response_format`
+and `guided_json` constrain the reply to JSON (`bindings.ai.structured`).
 """
 
 from __future__ import annotations
@@ -28,13 +32,20 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from bindings.ai.engines.base import TEXT_GENERATION, Engine, GenerationRequest, PromptFormat
+from bindings.ai import structured, tools
+from bindings.ai.engines.base import (
+    TEXT_GENERATION,
+    Engine,
+    GenerationRequest,
+    PromptFormat,
+    ToolCall,
+)
 from bindings.ai.errors import AiError, bad_input, internal
 from bindings.ai.routing import Route
 from bindings.ai.streaming import AiStream, collect
 from bindings.ai.tasks import snippets
 from bindings.ai.tasks.base import CliFlag, CliInputError, Playground, Snippet, Task
-from emulator.sdk.attrdict import AttrDict
+from emulator.sdk.attrdict import AttrDict, wrap
 
 log = logging.getLogger("edge.ai")
 
@@ -111,13 +122,23 @@ def build_request(
         messages = None if raw else [{"role": "user", "content": inputs["prompt"]}]
     else:
         raise bad_input("Error: required properties at '/' are 'prompt' or 'messages'")
+    offered = tools.choose(
+        tools.normalize(inputs.get("tools"), inputs.get("functions")), inputs.get("tool_choice")
+    )
+    shown = messages
+    if messages is not None and not raw:
+        if getattr(prompt_format, "supports_tools", False):
+            if offered:
+                prompt_format = prompt_format.with_tools(offered)  # type: ignore[union-attr]
+        elif offered or any(m.get("tool_calls") for m in messages):
+            shown = tools.prompt_messages(messages, offered, inputs.get("tool_choice"))
     if messages is None:
         prompt = inputs["prompt"]
     elif prompt_format is None:
         raise internal(f"no chat template to render the messages for {model}")
     else:
         try:
-            prompt = prompt_format.render(messages)
+            prompt = prompt_format.render(shown)
         except AiError:
             raise
         except ValueError as exc:
@@ -134,6 +155,9 @@ def build_request(
         max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else int(max_tokens),
         # The template's end-of-turn markers stop text-completion backends at the turn's end.
         stop=_stop_list(inputs.get("stop")) + list(getattr(prompt_format, "stop", ()) or ()),
+        tools=offered or None,
+        tool_choice=inputs.get("tool_choice") if offered else None,
+        response_format=structured.response_format(inputs),
         **sampling,
     )
 
@@ -159,13 +183,19 @@ class _MissingFormat:
         raise self.error
 
 
-def _result(text: str, usage: Any) -> AttrDict:
+def _result(text: Any, usage: Any, calls: list[ToolCall] | None = None) -> AttrDict:
     # Built with dict.update: the values are known flat, so AttrDict's recursive wrapping
     # (a measurable share of the per-call overhead) has nothing to do.
     counts = AttrDict()
     dict.update(counts, usage.as_dict())
     result = AttrDict()
-    dict.update(result, response=text, usage=counts)
+    if calls is None:
+        dict.update(result, response=wrap(text), usage=counts)
+    elif calls:  # Cloudflare: a reply that calls tools has a null response
+        dict.update(result, response=None, tool_calls=wrap(tools.cloudflare_calls(calls)),
+                    usage=counts)
+    else:
+        dict.update(result, response=text, tool_calls=[], usage=counts)
     return result
 
 
@@ -197,11 +227,15 @@ class TextGeneration(Task):
         return build_request(entry.name, inputs, None if inputs.get("raw") else prepared)
 
     async def run(self, entry: Any, engine: Engine, request: GenerationRequest) -> Any:
+        source = engine.generate(request)
+        if request.tools:
+            source = tools.split_calls(source, request.tools)
         if request.stream:
-            stream = AiStream(engine.generate(request), model=request.model, engine=engine.name)
+            stream = AiStream(source, model=request.model, engine=engine.name)
             return await stream.start()
         started = time.perf_counter()
-        text, usage = await collect(engine.generate(request), model=request.model)
+        calls: list[ToolCall] = []
+        text, usage = await collect(source, model=request.model, calls=calls)
         log.info(
             "AI %s (%s): %d+%d tokens in %.2fs",
             request.model,
@@ -210,7 +244,8 @@ class TextGeneration(Task):
             usage.completion_tokens,
             time.perf_counter() - started,
         )
-        return _result(text, usage)
+        reply: Any = structured.parsed(text) if request.response_format else text
+        return _result(reply, usage, calls if request.tools else None)
 
     def sample(self, request: Any, text: str | None) -> str:
         return request.prompt if text is None else text
