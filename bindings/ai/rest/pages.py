@@ -1,8 +1,10 @@
 """The catalogue pages: `/` (and `/models`) lists the models, `/models/{model}` is one
 model's page, structured like Cloudflare's (e.g. developers.cloudflare.com/workers-ai/
 models/llama-2-13b-chat-awq/): header, usage snippets, parameters, API schemas, and a
-playground that streams from this API's SSE endpoint. jinja2 with autoescape; the CSS
-and the playground's JavaScript are inline, nothing loads from the network.
+playground. The task table (`bindings.ai.tasks`) gives the snippets and the playground
+(Text Generation's streams from this API's SSE endpoint; the generic one is a form from
+the input schema); no page code is per model. jinja2 with autoescape; the CSS and the
+JavaScript are inline, nothing loads from the network.
 """
 
 from __future__ import annotations
@@ -125,13 +127,14 @@ async def model_page(request: Request) -> Response:
         for label, prop in (("More information", "info"), ("Terms and license", "terms"))
         if (value := _property(entry, prop))
     ]
-    task = get_task(entry.task_name)
-    playground = task.playground(entry) if task is not None else None
+    # A task without page pieces of its own (or without a module yet) gets the generic
+    # ones: snippets and a playground form derived from the model's schema.
+    task = get_task(entry.task_name) or _NO_TASK
+    playground = task.playground(entry)
     context = {
         "model": card,
         "links": links,
-        # A task edge does not run yet still gets the snippets every model page has.
-        "snippets": (task or _NO_TASK).snippets(entry, base),
+        "snippets": task.snippets(entry, base),
         "inputs": schema_view.top_level(entry.input_schema),
         "outputs": schema_view.top_level(entry.output_schema),
         "input_json": json.dumps(entry.input_schema, indent=2),

@@ -88,8 +88,11 @@ class Task:
     # --- the model page ------------------------------------------------------------------
 
     def example_inputs(self, entry: Any) -> dict[str, Any]:
-        """The inputs the page's snippets send."""
-        return {}
+        """The inputs the page's snippets send (by default derived from the input schema:
+        `bindings.ai.tasks.examples`)."""
+        from bindings.ai.tasks import examples
+
+        return examples.example_inputs(entry.input_schema)
 
     def snippets(self, entry: Any, base_url: str) -> list[Snippet]:
         from bindings.ai.tasks import snippets
@@ -97,7 +100,10 @@ class Task:
         return snippets.standard(entry, self.example_inputs(entry), base_url)
 
     def playground(self, entry: Any) -> Playground | None:
-        return None
+        """By default a form built from the input schema (`bindings.ai.tasks.forms`)."""
+        from bindings.ai.tasks import forms
+
+        return forms.playground(entry, self.example_inputs(entry))
 
     # --- edge ai run ---------------------------------------------------------------------
 

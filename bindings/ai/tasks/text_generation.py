@@ -254,26 +254,31 @@ class TextGeneration(Task):
 
     def example_inputs(self, entry: Any) -> dict[str, Any]:
         if entry.accepts_messages():
-            return {"messages": [{"role": "system", "content": SYSTEM},
-                                 {"role": "user", "content": "Why is pizza so good"}]}
-        return {"prompt": "Why is pizza so good"}
+            system = [{"role": "system", "content": SYSTEM}] if _takes_system(entry) else []
+            return {"messages": [*system, {"role": "user", "content": "Why is pizza so good"}]}
+        if _own_form(entry):
+            return {"prompt": "Why is pizza so good"}
+        return super().example_inputs(entry)  # neither (Clef's questions): from the schema
 
     def snippets(self, entry: Any, base_url: str) -> list[Snippet]:
+        if not _own_form(entry):
+            return super().snippets(entry, base_url)
         chat = entry.accepts_messages()
         base = base_url.rstrip("/")
         if chat:
+            system = _takes_system(entry)
             setup = (
                 "        messages = [\n"
-                f'            {{"role": "system", "content": "{SYSTEM}"}},\n'
-                f'            {{"role": "user", "content": "{QUESTION}"}},\n'
+                + (f'            {{"role": "system", "content": "{SYSTEM}"}},\n' if system else "")
+                + f'            {{"role": "user", "content": "{QUESTION}"}},\n'
                 "        ]\n"
             )
             inputs = '{"messages": messages%s}'
             body = (
                 "{\n"
                 '        "messages": [\n'
-                f'            {{"role": "system", "content": "{SYSTEM}"}},\n'
-                '            {"role": "user", "content": prompt}\n'
+                + (f'            {{"role": "system", "content": "{SYSTEM}"}},\n' if system else "")
+                + '            {"role": "user", "content": prompt}\n'
                 "        ]\n"
                 "    }"
             )
@@ -288,7 +293,9 @@ class TextGeneration(Task):
         items += [
             Snippet("worker", "Worker", "python", snippets.worker(entry.name, setup, inputs % "")),
             snippets.wrangler(),
-            Snippet("python", "Python", "python", snippets.python_requests(
+            Snippet("sdk", "Python (cloudflare SDK)", "python",
+                    snippets.cloudflare_sdk(entry.name, base, self.example_inputs(entry))),
+            Snippet("python", "Python (requests)", "python", snippets.python_requests(
                 entry.name, base, 'prompt = "Tell me all about PEP-8"\n', body)),
             Snippet("curl", "curl", "shell",
                     snippets.curl(entry.name, base, self.example_inputs(entry))),
@@ -297,13 +304,16 @@ class TextGeneration(Task):
             items.append(Snippet("openai", "OpenAI SDK", "python", _openai(entry.name, base)))
         return items
 
-    def playground(self, entry: Any) -> Playground:
+    def playground(self, entry: Any) -> Playground | None:
+        if not _own_form(entry):
+            return super().playground(entry)
         max_tokens = entry.input_default("max_tokens")
         temperature = entry.input_default("temperature")
         return Playground(
             "playground_text_generation.html",
             {
                 "chat": entry.accepts_messages(),
+                "system": _takes_system(entry),
                 "defaults": {
                     "max_tokens": str(DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens),
                     "temperature": "" if temperature is None else str(temperature),
@@ -348,6 +358,20 @@ class TextGeneration(Task):
         usage = result.usage
         tokens = f"[{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens]"
         return result.response, tokens
+
+
+def _own_form(entry: Any) -> bool:
+    """Whether the model takes a prompt or messages (a record published without an input
+    schema takes anything, so a prompt too); others (Clef) get the generic page pieces."""
+    return entry.accepts_messages() or entry.accepts_prompt() or not entry.input_schema
+
+
+def _takes_system(entry: Any) -> bool:
+    """Whether the model's messages may have a system turn (Llama Guard's may not)."""
+    messages = entry.input_property("messages") or {}
+    items = messages.get("items") if isinstance(messages.get("items"), dict) else {}
+    roles = ((items.get("properties") or {}).get("role") or {}).get("enum")
+    return not isinstance(roles, list) or "system" in roles
 
 
 def _openai(model: str, base: str) -> str:

@@ -29,7 +29,7 @@
     const temp = $("pg-temp").value;
     if (temp !== "") body.temperature = parseFloat(temp);
     if (chat) {
-      const system = $("pg-system").value.trim();
+      const system = $("pg-system") ? $("pg-system").value.trim() : "";
       body.messages = [...(system ? [{ role: "system", content: system }] : []), ...history,
                        { role: "user", content: userText }];
     } else {
@@ -38,13 +38,6 @@
     return body;
   }
 
-  async function errorText(response) {
-    try {
-      const data = await response.json();
-      if (data.errors && data.errors.length) return data.errors.map(e => e.message).join("; ");
-      return JSON.stringify(data);
-    } catch (e) { return response.status + " " + response.statusText; }
-  }
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -65,7 +58,7 @@
     try {
       const response = await fetch(form.dataset.url, {
         method: "POST", headers, body: JSON.stringify(body), signal: controller.signal });
-      if (!response.ok) throw new Error(await errorText(response));
+      if (!response.ok) throw new Error(await apiErrorText(response));
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "", done = false;
       while (!done) {

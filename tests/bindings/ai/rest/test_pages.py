@@ -282,3 +282,35 @@ async def test_worker_snippets_run_in_the_emulator(tmp_path, pages, monkeypatch)
                 assert text.endswith("data: [DONE]\n\n")
     finally:
         await host.close()
+
+
+# --- every model of the catalogue -------------------------------------------------------
+
+
+async def test_every_model_page_renders_its_schema_snippets_and_playground(pages, service):
+    from bindings.ai.tasks import get_task
+    from bindings.ai.tasks.base import Task
+    from bindings.ai.tasks.examples import files_in
+
+    for entry in service.catalogue:
+        response = await pages.get(f"/models/{entry.name}")
+        assert response.status_code == 200, entry.name
+        page = response.text
+        for testid, schema in (("input-params", entry.input_schema),
+                               ("output-params", entry.output_schema)):
+            expected = [node.name for form in top_level(schema) for node in form.walk()]
+            assert param_names(page, testid) == expected, (entry.name, testid)
+        assert json.loads(block(page, "input-schema")) == entry.input_schema, entry.name
+        task = get_task(entry.task_name) or Task()
+        keys = re.findall(r'data-testid="snippet-([\w-]+)"', page)
+        streamed = any(f.streamed for f in files_in(task.example_inputs(entry)))
+        assert {"worker", "wrangler"} <= set(keys), entry.name
+        assert streamed or {"sdk", "python", "curl"} <= set(keys), entry.name
+        assert f'"{entry.name}"' in block(page, "snippet-worker")
+        playground = task.playground(entry)
+        if playground is None:
+            assert 'data-testid="no-playground"' in page, entry.name
+        else:
+            assert 'data-testid="playground"' in page, entry.name
+            for field in playground.context.get("fields", []):
+                assert f'data-testid="field-{field.name}"' in page, (entry.name, field.name)
