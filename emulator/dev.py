@@ -28,7 +28,7 @@ from typing import Any
 from rich.markup import escape
 
 from bindings.contract import BindingHost
-from emulator import banner, loader, serving
+from emulator import banner, dependencies, loader, serving
 from emulator.app import create_app
 from emulator.config import ConfigError, WorkerConfig, load_config
 from emulator.errors import EdgeError, explain
@@ -57,6 +57,7 @@ class DevOptions:
     api: bool = True  # serve the bindings' side apps (the Workers AI REST API)
     api_token: str | None = None  # None: side apps answer anyone, so they stay on loopback
     reload: bool = True
+    install_deps: bool = False  # pip-install the worker's pyproject.toml dependencies
     interactive: bool | None = None  # None: when stdin and stdout are terminals
     log_level: str = "info"
 
@@ -111,6 +112,7 @@ class DevServer:
         self._rows: list[banner.BindingRow] = []
         self._titles: dict[str, str] = {}  # kind -> title of its side app
         self._ip, self._port = DEFAULT_IP, 0
+        self._missing: list[dependencies.Missing] | None = None
 
     # --- the worker -----------------------------------------------------------------
 
@@ -135,6 +137,7 @@ class DevServer:
             config = self._load_config()
             # a broken edge.toml raises here, so the last good settings stay in force
             self.host.settings = self.host.settings.reloaded()
+            self._check_dependencies(config)
             worker = loader.load(config, self.host)
             await loader.startup(worker.bound, self._started_specs)
         except Exception as exc:
@@ -164,7 +167,26 @@ class DevServer:
         return loader.host_for(config, state, ai_routes=o.ai_routes)
 
     def _watched_files(self, config: WorkerConfig) -> list[Path]:
-        return [*config.watched_files(), config.root / LOCAL_SETTINGS_FILE]
+        return [
+            *config.watched_files(),
+            config.root / LOCAL_SETTINGS_FILE,
+            config.root / dependencies.PYPROJECT,
+        ]
+
+    def _check_dependencies(self, config: WorkerConfig) -> None:
+        """Say (once per change) which of the worker's pyproject.toml dependencies this
+        environment lacks, with the command that installs them; install them first with
+        `install_deps`. Never fails the load: the import error would say it anyway."""
+        try:
+            missing = dependencies.check(config.root)
+            if missing and self.options.install_deps and dependencies.install(missing):
+                missing = dependencies.check(config.root)
+        except dependencies.DependencyError as exc:
+            log.warning("%s", exc)
+            return
+        if missing and missing != self._missing:
+            log.warning("%s", dependencies.summary(missing))
+        self._missing = missing
 
     async def start(self) -> None:
         """Load the worker, bind the sockets, start serving and print the banner.
@@ -177,6 +199,7 @@ class DevServer:
         except Exception as exc:  # bad config, edge.toml or --ai-route: nothing to serve yet
             raise DevError.wrapping(exc) from exc
         self.config = config
+        self._check_dependencies(config)
         try:
             self._worker = loader.load(config, self.host)
         except Exception as exc:

@@ -76,6 +76,11 @@ def _var_overrides(items: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--no-reload", is_flag=True, help="Do not watch files for changes.")
 @click.option(
+    "--install-deps",
+    is_flag=True,
+    help="pip-install the worker's pyproject.toml dependencies that are missing here.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "log", "warn", "error", "none"]),
     default="info",
@@ -96,6 +101,7 @@ def dev(
     no_api: bool,
     api_token: str | None,
     no_reload: bool,
+    install_deps: bool,
     log_level: str,
 ) -> None:
     """Serve the worker in PATH (default: the current folder) with hot reload."""
@@ -115,6 +121,7 @@ def dev(
         api=not no_api,
         api_token=api_token or None,
         reload=not no_reload,
+        install_deps=install_deps,
         log_level=log_level,
     )
     raise SystemExit(run(options))

@@ -307,3 +307,33 @@ async def test_rest_api_with_a_token_requires_it(tmp_path):
         assert allowed.status_code == 200 and allowed.json()["result"]["response"] == "hi"
     finally:
         await server.aclose()
+
+
+async def test_missing_worker_dependencies_get_one_line_with_the_command(dev, tmp_path):
+    make_worker(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "w"\ndependencies = ["edge-surely-not-a-package>=2"]\n'
+    )
+    s = await dev()
+    assert (await s.get("/")).status_code == 200  # the worker serves all the same
+    [line] = [x for x in s.output().splitlines() if "worker dependencies not met" in x]
+    assert "edge-surely-not-a-package>=2 (not installed)" in line
+    assert "-m pip install 'edge-surely-not-a-package>=2'" in line
+
+
+async def test_install_deps_installs_then_checks_again(dev, tmp_path, monkeypatch):
+    from emulator import dependencies
+
+    make_worker(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["edge-fake-dep"]\n')
+    installed = []
+
+    def install(missing):
+        installed.extend(m.requirement for m in missing)
+        (tmp_path / "pyproject.toml").write_text("[project]\ndependencies = []\n")
+        return True
+
+    monkeypatch.setattr(dependencies, "install", install)
+    s = await dev(install_deps=True)
+    assert installed == ["edge-fake-dep"]
+    assert "worker dependencies not met" not in s.output()
