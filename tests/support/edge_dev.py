@@ -72,8 +72,8 @@ class EdgeDev:
                     raise AssertionError(f"{pattern!r} never appeared in:\n{''.join(self.lines)}")
                 self._changed.wait(min(remaining, 0.2))
 
-    def start(self) -> EdgeDev:
-        self.url = self.wait_for(READY.pattern).group(1)
+    def start(self, timeout: float = 30) -> EdgeDev:
+        self.url = self.wait_for(READY.pattern, timeout=timeout).group(1)
         return self
 
     def get(self, path: str = "/", **kwargs) -> httpx.Response:
