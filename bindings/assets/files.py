@@ -52,6 +52,8 @@ _TYPES = {
 }  # fmt: skip
 #: Wrangler uploads a file with no known type without one; Miniflare serves it as bytes.
 FALLBACK_TYPE = "application/octet-stream"
+#: files up to this size stay in memory between requests (a site's pages, CSS, scripts)
+MAX_KEPT = 1 << 20
 _builtin_types: mimetypes.MimeTypes | None = None
 
 
@@ -77,9 +79,10 @@ class Asset:
     etag: str
     size: int
     content_type: str
+    data: bytes | None = None  # the content, kept for small files (checked by stat)
 
     def read(self) -> bytes:
-        return self.path.read_bytes()
+        return self.data if self.data is not None else self.path.read_bytes()
 
 
 def _signature(st: os.stat_result) -> tuple[int, int, int]:
@@ -91,6 +94,7 @@ class AssetFiles:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._root_prefix = os.path.join(self.root, "")
         self._assets: dict[str, tuple[tuple[int, int, int], Asset]] = {}
         self._parsed: dict[str, tuple[tuple[int, int, int] | None, Any]] = {}
 
@@ -99,6 +103,12 @@ class AssetFiles:
         if not url_path.startswith("/") or url_path.endswith("/"):
             return None
         relative = url_path[1:]
+        try:
+            # most lookups are misses (HTML handling tries several names): one stat says so
+            # before the path is proven safe; only state_path's path is ever served
+            os.stat(self._root_prefix + relative)
+        except (OSError, ValueError):
+            return None
         parts = relative.split("/")
         try:
             path = state_path(self.root, *parts)
@@ -117,7 +127,7 @@ class AssetFiles:
             return None
         # blake2b of the bytes: strong (changes with any byte), stable across restarts
         asset = Asset(path, hashlib.blake2b(data, digest_size=16).hexdigest(), len(data),
-                      content_type(parts[-1]))  # fmt: skip
+                      content_type(parts[-1]), data if len(data) <= MAX_KEPT else None)  # fmt: skip
         self._assets[relative] = (signature, asset)
         return asset
 
@@ -132,7 +142,7 @@ class AssetFiles:
         """`parse(text)` of the configuration file `name` at the top of the directory
         (None when it does not exist), parsed again only when the file changes;
         `variant` tells apart parses that depend on settings (`html_handling`)."""
-        path = self.root / name
+        path = self._root_prefix + name
         try:
             signature: tuple[int, int, int] | None = _signature(os.stat(path))
         except OSError:
@@ -143,7 +153,8 @@ class AssetFiles:
         value = None
         if signature is not None:
             try:
-                value = parse(path.read_text(encoding="utf-8", errors="replace"))
+                with open(path, encoding="utf-8", errors="replace") as file:
+                    value = parse(file.read())
             except OSError as exc:
                 log.warning("assets: cannot read %s: %s", path, exc)
         self._parsed[name + variant] = (signature, value)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes, urljoin, urlsplit
 
-from bindings.assets.files import REDIRECTS_FILE, AssetFiles
+from bindings.assets.files import REDIRECTS_FILE, Asset, AssetFiles
 from bindings.assets.html_handling import Intent, Resolver
 from bindings.assets.rules import HeaderRules, Redirects, parse_headers, parse_redirects
 from emulator.sdk import Request, Response
@@ -68,10 +68,6 @@ class AssetServer:
     def __init__(self, files: AssetFiles, config: AssetConfig) -> None:
         self.files = files
         self.config = config
-        self._resolvers = {
-            mode: Resolver(files.lookup, config.html_handling, mode)
-            for mode in {config.not_found_handling, "none"}
-        }
 
     def _redirects(self) -> Redirects | None:
         html = self.config.html_handling
@@ -90,7 +86,16 @@ class AssetServer:
         ):
             not_found = "none"
         url = urlsplit(request.url)
-        response = self._respond(request, url, self._resolvers[not_found])
+        # one request's lookups are remembered: HTML handling asks about a name repeatedly
+        seen: dict[str, Asset | None] = {}
+
+        def lookup(path: str) -> Asset | None:
+            if path not in seen:
+                seen[path] = self.files.lookup(path)
+            return seen[path]
+
+        resolver = Resolver(lookup, self.config.html_handling, not_found)
+        response = self._respond(request, url, resolver)
         if response is None:
             if as_router:
                 return None
