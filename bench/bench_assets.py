@@ -105,8 +105,10 @@ def start(tree: Path | None, port: int) -> subprocess.Popen:
 
 def before_after(before: Path, rounds: int) -> None:
     figures: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    order = [("before", before), ("after", None)]
     for _ in range(rounds):
-        for label, tree in (("before", before), ("after", None)):
+        order.reverse()  # alternate who goes first: the machine's load drifts
+        for label, tree in order:
             port = bench_dev.free_port()
             proc = start(tree, port)
             url = f"http://127.0.0.1:{port}/"
