@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bindings.ai.binary import binary_view, is_bytes, read_streams
 from bindings.ai.engines import create_engine
 from bindings.ai.engines.base import Engine, EngineLabel, Health, serves
 from bindings.ai.errors import AiError, bad_input, internal
@@ -158,17 +159,22 @@ class AiService:
         (the OpenAI endpoint's `stop`, which most catalogue schemas do not declare)."""
         self._note_options(options)
         entry = self.catalogue.get(model)
+        if is_bytes(inputs):  # an image or audio model's binary form: the bytes alone
+            field = task_of(entry).binary_input
+            inputs = {field: inputs} if field else inputs
         if not isinstance(inputs, dict | Mapping):
             kind = "null" if inputs is None else type(inputs).__name__
             raise bad_input(f"Error: Type mismatch of '/', '{kind}' not in 'object'")
         from bindings.ai.validation import check_inputs
 
         check_value(inputs)  # NaN, lone surrogates, nesting: before any schema walks it
-        checked = check_inputs(entry, dict(inputs))
+        view, restore = binary_view(entry, await read_streams(dict(inputs)))
+        checked = check_inputs(entry, view)
         if checked.ignored:
             self._note_ignored(entry.name, checked.ignored)
         serving = self._serving(model, entry)
-        valid = {**checked.inputs, **unchecked} if unchecked else checked.inputs
+        valid = restore(checked.inputs)
+        valid = {**valid, **unchecked} if unchecked else valid
         request = serving.task.build(entry, valid, serving.prepared)
         log.debug("AI %s -> %s: %r", model, serving.engine.name, request)
         return await serving.task.run(entry, serving.engine, request)

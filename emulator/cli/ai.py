@@ -105,7 +105,7 @@ def run_command(
     _setup_logging()
     service = _service(_options(ai_routes, root))
     task = _task(service, model)
-    inputs = _inputs(task, model, given, input_json)
+    inputs = task.cli_adapt(service.catalogue.get(model), _inputs(task, model, given, input_json))
     sys.exit(asyncio.run(_run(service, task, model, inputs, as_json, output)))
 
 
@@ -208,6 +208,8 @@ async def _run(
     sink = None
     try:
         result = await service.run(model, inputs)
+        if not as_json and isinstance(result, dict):  # an image or audio as base64 JSON
+            result = task.cli_binary(result) or result
         sink = output.open("wb") if output is not None else None
         out = sink or sys.stdout.buffer
         if isinstance(result, AiStream):

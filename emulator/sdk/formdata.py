@@ -51,6 +51,11 @@ class Blob:
     def type(self) -> str:
         return self.content_type
 
+    @property
+    def data(self) -> bytes:
+        """The bytes, at once (the JavaScript API's are async: `bytes()`, `arrayBuffer()`)."""
+        return self._data
+
     async def bytes(self) -> bytes:
         return self._data
 

@@ -103,7 +103,7 @@ class Response(BodyMixin):
             if body.type:
                 self._default_content_type(body.type)
         elif isinstance(body, FormData):
-            data, content_type = _encode_multipart(body)
+            data, content_type = encode_multipart(body)
             self._body = data
             self._default_content_type(content_type)
         elif hasattr(body, "__aiter__"):
@@ -226,7 +226,8 @@ class Response(BodyMixin):
         return f"Response({', '.join(parts)})"
 
 
-def _encode_multipart(form: FormData) -> tuple[bytes, str]:
+def encode_multipart(form: FormData) -> tuple[bytes, str]:
+    """`form` as a multipart/form-data body, and its content type (with the boundary)."""
     import secrets
 
     boundary = "----edgeFormBoundary" + secrets.token_hex(8)

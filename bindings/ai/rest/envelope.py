@@ -81,7 +81,11 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     Cloudflare's own curl examples send JSON without `Content-Type` (curl then says
     `application/x-www-form-urlencoded`), so the header is not trusted.
     """
-    raw = await read_body(request, max_bytes)
+    return parse_json_object(await read_body(request, max_bytes))
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body parsed as a JSON object; 3003 naming what is wrong otherwise."""
     if not raw.strip():
         raise ApiError.from_ai(AiError(3003, "Bad request: the body is empty; send JSON inputs"))
     try:

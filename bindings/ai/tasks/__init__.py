@@ -45,10 +45,22 @@ A task module exposes `TASK`, an instance of a `bindings.ai.tasks.base.Task` sub
     `tasks.snippets`) and its playground (`base.Playground`: a template under
     `bindings/ai/rest/templates/` and its context), or None where the task has none.
 
-`cli_flags`, `cli_inputs(values, extra)`, `cli_output(result)`
+`binary_input`
+    The input that bytes given alone go to (`"audio"`, `"image"`): the REST run
+    endpoint's raw body (`curl --data-binary @file`), `env.AI.run(model, data)`.
+
+`cli_flags`, `cli_needs`, `cli_inputs(values, extra)`, `cli_adapt(entry, inputs)`,
+`cli_binary(result)`, `cli_output(result)`
     `edge ai run`'s input flags (`base.CliFlag`; flags of the same name must mean the
-    same in every task), the inputs they make (`extra` is `--input-json`, merged last),
-    and what the command prints for a non-streamed, non-binary result.
+    same in every task: shared ones live in `base`), the inputs they make (`extra` is
+    `--input-json`, merged last; one of `cli_needs` must be there), those inputs fitted
+    to one model's schema (FLUX.2's form, MeloTTS' `prompt`), the image or audio inside a
+    base64 JSON result (`-o FILE` saves the file itself), and what the command prints
+    for a non-streamed, non-binary result.
+
+Binary values (images, audio) and the sample files scripted engines answer with:
+`bindings.ai.binary` (bytes in every form the schemas take) and `tasks.media` (PNG,
+JPEG, MP3, WAV built and read with the standard library).
 
 Schema questions ("accepts messages?", "streams?", max prompt length, binary output
 type) are answered by the catalogue entry's methods, never by walking schemas here.
@@ -67,6 +79,17 @@ if TYPE_CHECKING:
 #: Cloudflare task name -> module exposing `TASK`.
 TASKS: dict[str, str] = {
     "Text Generation": "bindings.ai.tasks.text_generation",
+    "Text-to-Image": "bindings.ai.tasks.text_to_image",
+    "Automatic Speech Recognition": "bindings.ai.tasks.speech_recognition",
+    "Text-to-Speech": "bindings.ai.tasks.text_to_speech",
+    "Image-to-Text": "bindings.ai.tasks.image_to_text",
+    "Image-Text-to-Text": "bindings.ai.tasks.image_text_to_text",
+    "Translation": "bindings.ai.tasks.translation",
+    "Summarization": "bindings.ai.tasks.summarization",
+    "Text Classification": "bindings.ai.tasks.text_classification",
+    "Image Classification": "bindings.ai.tasks.image_classification",
+    "Object Detection": "bindings.ai.tasks.object_detection",
+    "Voice Activity Detection": "bindings.ai.tasks.voice_activity_detection",
 }
 
 _loaded: dict[str, Task] = {}
@@ -114,12 +137,16 @@ def cannot_serve(entry: Any, task: Task, route: str, engine: Any) -> AiError:
 
     offer = sorted(getattr(engine, "capabilities", None) or {"text-generation"})
     able = engines_serving(task.capability)
-    hint = (
-        f"route it to an engine that does ({', '.join(able)}), e.g. "
-        f"--ai-route '{entry.name}={able[0]}'"
-        if able
-        else f"no engine edge knows serves {task.capability} yet"
-    )
+    real = [name for name in able if name not in engines_serving("*")]
+    if real:
+        hint = (f"route it to an engine that does ({', '.join(able)}), e.g. "
+                f"--ai-route '{entry.name}={real[0]}'")
+    elif able:
+        hint = (f"no local engine of edge runs {task.name} models yet; the {able[0]} "
+                "engine answers them with correctly shaped sample outputs (tests, demos): "
+                f"--ai-route '{entry.name}={able[0]}'")
+    else:
+        hint = f"no engine edge knows serves {task.capability} yet"
     return AiError(
         5007,
         f"{entry.name} is a {task.name} model, but its route {route} goes to engine "

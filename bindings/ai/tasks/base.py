@@ -56,8 +56,19 @@ class CliFlag:
         return self.name.lstrip("-").replace("-", "_")
 
 
+#: flags several tasks take (one definition, so they mean the same everywhere).
+TEXT_FLAG = CliFlag("--text", "The input text (to read aloud, translate, classify...).")
+IMAGE_FLAG = CliFlag("--image", "An image file; '-' reads stdin.", kind="file", metavar="FILE")
+AUDIO_FLAG = CliFlag("--audio", "An audio file; '-' reads stdin.", kind="file", metavar="FILE")
+
+
 class CliInputError(ValueError):
     """Flags that make no valid input; `edge ai run` shows it as a usage error."""
+
+
+def best_first(items: list[Any]) -> Any:
+    """Scored results (`[{"label", "score"}, ...]`) sorted as Cloudflare returns them."""
+    return wrap(sorted(items, key=lambda item: -float(item.get("score", 0))))
 
 
 class Task:
@@ -66,6 +77,11 @@ class Task:
     name: ClassVar[str] = ""
     capability: ClassVar[str] = ""
     cli_flags: ClassVar[tuple[CliFlag, ...]] = ()
+    #: the input the bytes go to when a model is given bytes alone (the REST run
+    #: endpoint's binary body, `env.AI.run(model, data)`), e.g. "audio"; None: no such form.
+    binary_input: ClassVar[str | None] = None
+    #: `cli_inputs` refuses inputs holding none of these keys (a usage error).
+    cli_needs: ClassVar[tuple[str, ...]] = ()
 
     def prepare(self, entry: Any, route: Any, engine: Any) -> Any:
         return None
@@ -109,8 +125,22 @@ class Task:
 
     def cli_inputs(self, values: Mapping[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         """Inputs from this task's flags (`values` by `CliFlag.dest`, given ones only),
-        then `extra` (`--input-json`) over them."""
-        return {**values, **extra}
+        then `extra` (`--input-json`) over them; one of `cli_needs` must be among them."""
+        inputs = {**{k: v for k, v in values.items() if v is not None}, **extra}
+        if self.cli_needs and not any(key in inputs for key in self.cli_needs):
+            flags = " or ".join("--" + key.replace("_", "-") for key in self.cli_needs)
+            raise CliInputError(f"give {flags} (or --input-json with the model's inputs)")
+        return inputs
+
+    def cli_adapt(self, entry: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        """`cli_inputs`' result fitted to one model's schema (where models of the task
+        name the same input differently, or take a form instead of fields)."""
+        return inputs
+
+    def cli_binary(self, result: Any) -> AiBinary | None:
+        """The image or audio inside a JSON result (`{"image": base64}`), which `-o FILE`
+        saves as the file itself; None when the result holds none."""
+        return None
 
     def cli_output(self, result: Any) -> tuple[str, str | None]:
         """(stdout, stderr note) for a finished JSON result."""
