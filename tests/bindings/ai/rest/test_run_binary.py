@@ -16,7 +16,7 @@ from tests.bindings.ai.rest.support import run_url, scripted_service
 @pytest.fixture
 async def client():
     transport = httpx.ASGITransport(app=create_app(scripted_service()))
-    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         yield client
 
 
