@@ -147,6 +147,10 @@ def describe(assets: Assets) -> list[str]:
     return assets.describe()
 
 
+async def startup(assets: Assets) -> None:
+    assets.server.read_rules()
+
+
 KIND = BindingKind(
     "assets",
     "Assets",
@@ -171,5 +175,6 @@ KIND = BindingKind(
     value_keys=("directory",),
     build=build,
     describe=describe,
+    startup=startup,
     middleware=middleware,
 )

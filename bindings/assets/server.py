@@ -75,6 +75,12 @@ class AssetServer:
             REDIRECTS_FILE, lambda text: parse_redirects(text, html_handling=html), html
         )
 
+    def read_rules(self) -> None:
+        """Parse `_redirects` and `_headers` now, so what they get wrong is said at start-up
+        (as `wrangler dev` does) rather than on the first request."""
+        self._redirects()
+        self.files.parsed("_headers", _headers_rules)
+
     def handle(self, request: Request, *, as_router: bool = False) -> Response | None:
         """The asset worker's answer. With `as_router` (the router asking whether assets
         take this request before the worker) None means "no intent: run the worker"; else

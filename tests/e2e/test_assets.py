@@ -90,3 +90,15 @@ def test_a_new_file_is_served_at_once_without_reimporting_the_worker(dev):
     (dev.site / "public" / "style.css").write_text("body { color: red; }")
     assert dev.get("/style.css").text == "body { color: red; }"
     assert "Reloaded" not in dev.output()[before:]
+
+
+def test_rule_mistakes_are_named_at_start_up(tmp_path):
+    site = tmp_path / "assets"
+    shutil.copytree(EXAMPLE, site, ignore=shutil.ignore_patterns("__pycache__", ".wrangler"))
+    (site / "public" / "_redirects").write_text("/a /b 404\n/c /d\n")
+    dev = EdgeDev(str(site)).start()
+    try:
+        assert "assets _redirects line 1 ignored: valid status codes are" in dev.output()
+        assert dev.get("/c").headers["location"] == "/d"
+    finally:
+        dev.stop()
