@@ -11,8 +11,8 @@ Prints figures, never asserts; every figure has its comparison measured in the s
 - with `--before DIR` (a checkout of the commit before assets, e.g. made with
   `git worktree add DIR <commit>`): `edge dev` on the hello example from DIR's code and
   from this tree, interleaved: cold start to the first 200 and CPU per request under load
-  (bench_dev.py's load generator), medians. Both run in this venv; DIR's code comes first
-  on PYTHONPATH.
+  (bench_dev.py's load generator), medians. Both run in this venv, each tree's code
+  first on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -93,10 +93,9 @@ async def in_process(plain: Path, with_assets: Path, rounds: int, n: int) -> Non
         print(f"  {name.strip():36s} {median:8.1f} us   {median / base:5.2f} x hello")
 
 
-def start(tree: Path | None, port: int) -> subprocess.Popen:
-    env = {**os.environ, "NO_COLOR": "1"}
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
+def start(tree: Path, port: int) -> subprocess.Popen:
+    # both trees through PYTHONPATH, so neither pays the editable install's import hook
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(tree)}
     return subprocess.Popen(
         [*bench_dev.EDGE_CMD, "dev", str(HELLO), "--port", str(port), "--no-api", "--no-reload"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env,
@@ -105,7 +104,7 @@ def start(tree: Path | None, port: int) -> subprocess.Popen:
 
 def before_after(before: Path, rounds: int) -> None:
     figures: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
-    order = [("before", before), ("after", None)]
+    order = [("before", before), ("after", ROOT)]
     for _ in range(rounds):
         order.reverse()  # alternate who goes first: the machine's load drifts
         for label, tree in order:
