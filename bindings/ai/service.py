@@ -170,11 +170,14 @@ class AiService:
         check_value(inputs)  # NaN, lone surrogates, nesting: before any schema walks it
         view, restore = binary_view(entry, await read_streams(dict(inputs)))
         checked = check_inputs(entry, view)
-        if checked.ignored:
-            self._note_ignored(entry.name, checked.ignored)
+        # Keys the published schema leaves out but the model's API takes (the Responses
+        # API's `instructions`...): the task checks them itself, 5006 as the schema would.
+        extra = task_of(entry).extra_inputs(entry, inputs)
+        ignored = [key for key in checked.ignored if key not in extra]
+        if ignored:
+            self._note_ignored(entry.name, ignored)
         serving = self._serving(model, entry)
-        valid = restore(checked.inputs)
-        valid = {**valid, **unchecked} if unchecked else valid
+        valid = {**restore(checked.inputs), **extra, **(unchecked or {})}
         request = serving.task.build(entry, valid, serving.prepared)
         log.debug("AI %s -> %s: %r", model, serving.engine.name, request)
         return await serving.task.run(entry, serving.engine, request)

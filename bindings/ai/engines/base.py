@@ -90,6 +90,9 @@ class GenerationRequest:
     #: constrain the reply to JSON (`bindings.ai.structured`): `{"type": "json_object"}` or
     #: `{"type": "json_schema", "schema": {...}}`.
     response_format: dict[str, Any] | None = None
+    #: reasoning models' effort ("low", "medium", "high"; the Responses API's
+    #: `reasoning.effort`): chat endpoints get `reasoning_effort`, text prompts nothing.
+    reasoning_effort: str | None = None
 
 
 @dataclass(frozen=True)

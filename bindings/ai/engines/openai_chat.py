@@ -14,9 +14,9 @@ OpenAI fields plus `add_generation_prompt`, `continue_final_message`, `top_k`,
 - Streams with `stream_options.include_usage`; frames carry `choices[].delta.content`,
   then a frame with `usage`, then `data: [DONE]`. A server answering plain JSON
   (`choices[].message.content`) is read too.
-- Tools and JSON mode pass through (`tool_fields`); streamed `delta.tool_calls` pieces
-  are joined per `index` and yielded as `ToolCall`s (arguments parsed from their JSON
-  text) before the `Usage`.
+- Tools, JSON mode and reasoning effort pass through (`chat_extras`); streamed
+  `delta.tool_calls` pieces are joined per `index` and yielded as `ToolCall`s
+  (arguments parsed from their JSON text) before the `Usage`.
 - A server whose tokenizer has no chat template refuses the request (vLLM: HTTP 400 "As
   of transformers v4.44, default chat template is no longer allowed..."; TGI: 422
   `template_error` "Template error: template not found"): `lacks_template` recognises
@@ -65,10 +65,10 @@ def chat_fields(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"messages": out, **flags}
 
 
-def tool_fields(request: Any) -> dict[str, Any]:
-    """The chat-endpoint fields of a request's tools and JSON mode (OpenAI's names, as
-    vLLM's `ChatCompletionRequest` takes them: `tools`, `tool_choice`, `response_format`
-    with `json_schema: {name, schema}`)."""
+def chat_extras(request: Any) -> dict[str, Any]:
+    """The chat-endpoint fields of a request's tools, JSON mode and reasoning effort
+    (OpenAI's names, as vLLM's `ChatCompletionRequest` takes them: `tools`, `tool_choice`,
+    `response_format` with `json_schema: {name, schema}`, `reasoning_effort`)."""
     fields: dict[str, Any] = {}
     if request.tools:
         fields["tools"] = request.tools
@@ -76,6 +76,8 @@ def tool_fields(request: Any) -> dict[str, Any]:
             fields["tool_choice"] = request.tool_choice
     if request.response_format:
         fields["response_format"] = response_format(request.response_format)
+    if request.reasoning_effort:
+        fields["reasoning_effort"] = request.reasoning_effort
     return fields
 
 

@@ -212,7 +212,7 @@ class VllmEngine(HttpEngine):
         payload = {
             "model": model,
             **openai_chat.chat_fields(request.messages or []),
-            **openai_chat.tool_fields(request),
+            **openai_chat.chat_extras(request),
             **params,
             "stream": True,
             "stream_options": {"include_usage": True},

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bindings.ai.errors import AiError
-from bindings.ai.rest import openai_compat, pages, routes_models, routes_run
+from bindings.ai.rest import openai_compat, openai_responses, pages, routes_models, routes_run
 from bindings.ai.rest.envelope import (
     DEFAULT_MAX_BODY_BYTES,
     METHOD_NOT_ALLOWED,
@@ -79,6 +79,7 @@ def create_app(
         ("/authors/search", routes_models.search_authors, "GET"),
         ("/v1/chat/completions", openai_compat.chat_completions, "POST"),
         ("/v1/embeddings", openai_compat.embeddings, "POST"),
+        ("/v1/responses", openai_responses.create_response, "POST"),
     ]
     routes = [
         *(Route(API_PREFIX + path, _guarded(fn), methods=[verb]) for path, fn, verb in api),
@@ -157,7 +158,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         message = f"No route for that URI: {request.url.path}"
         if OPENAI_MARK in request.url.path:
-            message += " (the OpenAI-compatible API serves /v1/chat/completions and /v1/embeddings)"
+            message += (" (the OpenAI-compatible API serves /v1/chat/completions, /v1/responses"
+                        " and /v1/embeddings)")
         return _respond(request, NO_ROUTE, message, 404)
     return _respond(request, exc.status_code, str(exc.detail), exc.status_code)
 

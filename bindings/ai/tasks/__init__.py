@@ -20,6 +20,10 @@ A task module exposes `TASK`, an instance of a `bindings.ai.tasks.base.Task` sub
     Work that depends only on what serves the model (Text Generation: the chat template
     of the served weights). Called once per model and route set; the service caches it.
 
+`extra_inputs(entry, inputs)`
+    Inputs the published schema leaves out but the model's API takes (the Responses
+    API's `instructions`, `stream`, ...), checked by the task (5006); default none.
+
 `build(entry, inputs, prepared)`
     The engine request from schema-validated inputs (defaults applied, undeclared keys
     dropped; nothing invalid gets here). Text Generation builds a `GenerationRequest`;

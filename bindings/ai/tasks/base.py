@@ -86,6 +86,11 @@ class Task:
     def prepare(self, entry: Any, route: Any, engine: Any) -> Any:
         return None
 
+    def extra_inputs(self, entry: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Inputs beyond the published schema that this model's API takes, checked here
+        (5006 on a bad one); the service keeps them next to the validated ones."""
+        return {}
+
     def build(self, entry: Any, inputs: dict[str, Any], prepared: Any) -> Any:
         return TaskRequest(model=entry.name, capability=self.capability, inputs=inputs)
 

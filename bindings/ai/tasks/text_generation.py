@@ -20,6 +20,8 @@ A bare `prompt` is one user turn. Sampling keys absent from the inputs stay `Non
 (the engine's default applies); `max_tokens` is 256 unless given. `stop` gets the
 template's own end-of-turn markers (`PromptFormat.stop`), if it declares any.
 
+Responses-API models (gpt-oss: `input`, `instructions`) are built and shaped by
+`bindings.ai.responses`: their input becomes messages, their answer a Response object.
 `tools`/`functions` (and `tool_choice`, where a schema declares it or the OpenAI
 endpoint passes it) are offered and read back by `bindings.ai.tools`; `response_format`
 and `guided_json` constrain the reply to JSON (`bindings.ai.structured`).
@@ -32,7 +34,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from bindings.ai import structured, tools
+from bindings.ai import responses, structured, tools
 from bindings.ai.engines.base import (
     TEXT_GENERATION,
     Engine,
@@ -223,10 +225,23 @@ class TextGeneration(Task):
             # Only `raw` prompts can do without a template: fail the others when they come.
             return _MissingFormat(exc)
 
-    def build(self, entry: Any, inputs: dict[str, Any], prepared: Any) -> GenerationRequest:
+    def extra_inputs(self, entry: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        if responses.takes_responses(entry):
+            return responses.extra_inputs(inputs)
+        return {}
+
+    def build(self, entry: Any, inputs: dict[str, Any], prepared: Any) -> Any:
+        if responses.takes_responses(entry) and "input" in inputs:
+            generation = build_request(entry.name, responses.chat_inputs(inputs), prepared)
+            effort = (inputs.get("reasoning") or {}).get("effort")
+            generation.reasoning_effort = effort
+            return responses.ResponsesRequest(generation, responses.settings_of(inputs),
+                                              dict(inputs.get("reasoning") or {}))
         return build_request(entry.name, inputs, None if inputs.get("raw") else prepared)
 
-    async def run(self, entry: Any, engine: Engine, request: GenerationRequest) -> Any:
+    async def run(self, entry: Any, engine: Engine, request: Any) -> Any:
+        if isinstance(request, responses.ResponsesRequest):
+            return await responses.run(engine, request)
         source = engine.generate(request)
         if request.tools:
             source = tools.split_calls(source, request.tools)

@@ -263,7 +263,7 @@ async def test_vllm_without_a_tool_parser_is_a_clear_5006(vllm):
 # --- the OpenAI SDK -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tool_api():
     engine = ScriptedEngine(replies=[CALL, "It is 14C and raining in London."])
     service = AiService(load_catalogue())
@@ -321,4 +321,3 @@ def test_openai_tool_choice_none_reaches_the_engine_as_no_tools(tool_api):
     client.chat.completions.create(model=MODEL, messages=ASK, tools=[OPENAI_WEATHER],
                                    tool_choice="none")
     assert engine.requests[-1].tools is None
-    engine.requests.clear()
