@@ -8,10 +8,15 @@ round by round (so a busy machine slows all of them alike). Prints figures, no a
 - time to first token (a fresh prompt each round, so it includes prompt evaluation)
   and its overhead over raw (target < 5 ms), also isolated: a cached prompt and one token,
   the median of paired differences;
-- requests per minute with N concurrent clients on one engine (queued FIFO on its one
-  model) vs the same requests run back to back on raw llama-cpp-python.
+- a concurrency curve: aggregate tokens/s, requests/minute and p50/p99 time to first
+  token with 1, 2, 4, 8 clients (each sends `--curve-rounds` requests back to back) on an
+  engine decoding up to `--parallel` sequences together, next to a ceiling measured in the
+  same run on the same GGUF: a minimal batched decode loop straight on llama-cpp-python's
+  low-level API (`batched_ceiling.py`, no edge code). Targets: at 8 clients >= 2x one
+  client's tokens/s and >= 0.9x the ceiling's.
 
-    .venv/bin/python bench/bench_llamacpp.py [--rounds 5] [--max-tokens 128] [--clients 8] [--http]
+    .venv/bin/python bench/bench_llamacpp.py [--rounds 5] [--max-tokens 128] [--http]
+        [--curve 1,2,4,8] [--curve-rounds 3] [--curve-tokens 64] [--parallel 8] [--curve-only]
 
 `--http` adds the chat example served by `edge dev` (a subprocess with its own model),
 streamed over loopback HTTP, against raw llama-cpp-python on the same prompt.
@@ -106,6 +111,67 @@ async def service_stream(service, prompt: str, max_tokens: int):
 
 
 CHAT_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "workers" / "chat"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)  # nearest rank: with few samples p99 is the slowest
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def concurrency_curve(path: Path, args) -> None:
+    """Clients 1, 2, 4, 8 on one engine vs the batched ceiling, interleaved per count."""
+    from batched_ceiling import Ceiling
+
+    counts = [int(c) for c in args.curve.split(",")]
+    parallel = args.parallel or max(counts)
+    n_ctx = 512  # per sequence: these prompts (~40 tokens) plus their replies
+    engine = LlamaCppEngine(None if args.gguf is None else path, n_ctx=n_ctx,
+                            n_threads=args.threads, parallel=parallel)
+    ceiling = Ceiling(path)
+    rounds, tokens = args.curve_rounds, args.curve_tokens
+    await engine_stream(engine, prompt_for(engine, 99), 4)  # load
+    print(f"\nconcurrency curve: {rounds} requests per client, max_tokens {tokens}, greedy; "
+          f"engine parallel={parallel}, n_ctx={n_ctx}; ceiling = batched low-level loop")
+    print(f"{'clients':>7} {'engine tok/s':>12} {'x1 client':>9} {'req/min':>8} "
+          f"{'TTFT p50':>9} {'p99 ms':>7} {'ceiling tok/s':>13} {'TTFT p50':>9} {'p99 ms':>7} "
+          f"{'vs ceiling':>10}")
+    single = None
+    for index, clients in enumerate(counts):
+        prompts = [[prompt_for(engine, 200 + r * clients + c) for c in range(clients)]
+                   for r in range(rounds)]
+
+        async def measure_engine(prompts=prompts, clients=clients):
+            ttfts, produced = [], 0
+
+            async def client(c: int) -> None:
+                nonlocal produced
+                for r in range(rounds):
+                    ttft, _, _, usage = await engine_stream(engine, prompts[r][c], tokens)
+                    ttfts.append(ttft)
+                    produced += usage.completion_tokens
+
+            started = time.perf_counter()
+            await asyncio.gather(*(client(c) for c in range(clients)))
+            return produced, time.perf_counter() - started, ttfts
+
+        def measure_ceiling(prompts=prompts):
+            return ceiling.run(prompts, tokens)
+
+        if index % 2:  # alternate who goes first
+            c_tokens, c_seconds, c_ttfts = measure_ceiling()
+            e_tokens, e_seconds, e_ttfts = await measure_engine()
+        else:
+            e_tokens, e_seconds, e_ttfts = await measure_engine()
+            c_tokens, c_seconds, c_ttfts = measure_ceiling()
+        e_rate, c_rate = e_tokens / e_seconds, c_tokens / c_seconds
+        single = single or e_rate
+        print(f"{clients:>7} {e_rate:12.1f} {e_rate / single:9.2f} "
+              f"{clients * rounds / e_seconds * 60:8.0f} {percentile(e_ttfts, 0.5) * 1e3:9.0f} "
+              f"{percentile(e_ttfts, 0.99) * 1e3:7.0f} {c_rate:13.1f} "
+              f"{percentile(c_ttfts, 0.5) * 1e3:9.0f} {percentile(c_ttfts, 0.99) * 1e3:7.0f} "
+              f"{e_rate / c_rate:10.3f}")
+    await engine.close()
+    ceiling.close()
 
 
 async def paired_ttft(label, variant, llm, prompt, params, reps) -> None:
@@ -236,6 +302,9 @@ async def main(args) -> None:
     from bindings.ai.engines.llama_load import new_llama
 
     path = Path(args.gguf) if args.gguf else bundled_gguf()
+    if args.curve_only:
+        await concurrency_curve(path, args)
+        return
     engine = LlamaCppEngine(None if args.gguf is None else path, n_ctx=args.n_ctx,
                             n_threads=args.threads)
     llm = new_llama(model_path=str(path), n_ctx=args.n_ctx, n_threads=args.threads,
@@ -297,31 +366,7 @@ async def main(args) -> None:
         await paired_ttft("env.AI.run", lambda: service_stream(service, cached, 1), llm, cached,
                           params, args.ttft_reps)
 
-    # Throughput with concurrent clients: one model, so requests queue FIFO.
-    per_client = max(1, args.requests // args.clients)
-    total = per_client * args.clients
-    short = args.rpm_tokens
-    prompts = [prompt_for(engine, 100 + i) for i in range(total)]
-
-    def raw_block() -> float:
-        started = time.perf_counter()
-        for prompt in prompts:
-            raw_stream(llm, prompt, short, params)
-        return time.perf_counter() - started
-
-    async def client(index: int) -> None:
-        for j in range(per_client):
-            await engine_stream(engine, prompts[index * per_client + j], short)
-
-    # Raw before and after the engine, so a machine getting busier or quieter evens out.
-    raw_seconds = raw_block()
-    started = time.perf_counter()
-    await asyncio.gather(*(client(i) for i in range(args.clients)))
-    engine_rpm = total / (time.perf_counter() - started) * 60
-    raw_rpm = 2 * total / (raw_seconds + raw_block()) * 60
-    print(f"\nrequests/minute ({total} requests of {short} tokens): raw back to back "
-          f"{raw_rpm:.0f}; engine with {args.clients} concurrent clients {engine_rpm:.0f} "
-          f"(ratio {engine_rpm / raw_rpm:.3f})")
+    await concurrency_curve(path, args)
 
     if args.http:
         await bench_http(engine, llm, args)
@@ -339,10 +384,14 @@ if __name__ == "__main__":
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--ttft-reps", type=int, default=30)
     parser.add_argument("--http", action="store_true",
                         help="also stream through HTTP from `edge dev` on the chat example")
-    parser.add_argument("--requests", type=int, default=24, help="total for the rpm test")
-    parser.add_argument("--rpm-tokens", type=int, default=32, help="max_tokens per rpm request")
+    parser.add_argument("--curve", default="1,2,4,8", help="client counts of the curve")
+    parser.add_argument("--curve-rounds", type=int, default=3,
+                        help="requests each client sends back to back")
+    parser.add_argument("--curve-tokens", type=int, default=64, help="max_tokens per request")
+    parser.add_argument("--curve-only", action="store_true", help="only the concurrency curve")
+    parser.add_argument("--parallel", type=int, default=None,
+                        help="the curve engine's parallel= (default: the most clients)")
     asyncio.run(main(parser.parse_args()))

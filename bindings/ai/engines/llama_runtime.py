@@ -190,6 +190,13 @@ class Runtime:
         """`llama_decode` of the batch: 0 on success (llama.cpp's return codes otherwise)."""
         return self.lib.llama_decode(self.ctx, self.batch)
 
+    def logits(self, index: int) -> Any:
+        """A copy of the logits of batch entry `index` of the last decode."""
+        import numpy as np
+
+        row = self.lib.llama_get_logits_ith(self.ctx, index)
+        return np.ctypeslib.as_array(row, shape=(self.n_vocab,)).copy()
+
     def forget(self, seq: int, start: int = 0) -> bool:
         """Drop sequence `seq`'s cache from position `start` on (all of it by default)."""
         return bool(self.lib.llama_memory_seq_rm(self.memory, seq, start, -1))
@@ -306,6 +313,23 @@ class Sampler:
     def sample(self, index: int) -> int:
         """Sample (and accept) a token from the logits of batch entry `index`."""
         return self.lib.llama_sampler_sample(self.chain, self.ctx, index)
+
+    def sample_logits(self, logits: Any) -> int:
+        """The same from saved logits: what `llama_sampler_sample` does, step by step."""
+        import numpy as np
+
+        lib = self.lib
+        data = (lib.llama_token_data * len(logits))()
+        view = np.frombuffer(data, dtype=np.dtype(
+            [("id", np.int32), ("logit", np.float32), ("p", np.float32)]))
+        view["id"] = np.arange(len(logits), dtype=np.int32)
+        view["logit"] = logits
+        view["p"] = 0.0
+        candidates = lib.llama_token_data_array(data, len(logits), -1, False)
+        lib.llama_sampler_apply(self.chain, ctypes.byref(candidates))
+        token = candidates.data[candidates.selected].id
+        lib.llama_sampler_accept(self.chain, token)
+        return token
 
     def close(self) -> None:
         if self.chain is not None:

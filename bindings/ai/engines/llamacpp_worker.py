@@ -87,11 +87,18 @@ class Job:
 
 @dataclass(eq=False)
 class Slot:
-    """A sequence id and what its part of the KV cache holds (kept after a job, for reuse)."""
+    """A sequence id and what its part of the KV cache holds (kept after a job, for reuse),
+    with the logits that followed the last prompt evaluated in it: `(length, logits)`."""
 
     seq: int
     cached: list[int] = field(default_factory=list)
     used_at: int = 0
+    logits: tuple[int, Any] | None = None
+
+    def trim(self, length: int) -> None:
+        del self.cached[length:]
+        if self.logits is not None and self.logits[0] > length:
+            self.logits = None
 
 
 @dataclass
@@ -269,14 +276,24 @@ class Worker:
         prompt = job.tokens
         # The longest cached prefix wins; among equals, the slot used longest ago.
         slot = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.used_at))
-        keep = min(_common_prefix(slot.cached, prompt), len(prompt) - 1)  # logits need >= 1
+        shared = _common_prefix(slot.cached, prompt)
+        # The same prompt again, its logits kept: nothing to evaluate (as Llama.generate
+        # does for an exactly cached prompt). Otherwise >= 1 token goes in, for logits.
+        again = slot.logits is not None and slot.logits[0] == len(prompt) == shared
+        keep = shared if again else min(shared, len(prompt) - 1)
         if keep < len(slot.cached) and not self.runtime.forget(slot.seq, keep):
             self.runtime.forget(slot.seq)
-            keep = 0
-        del slot.cached[keep:]
+            keep, again = 0, False
+        slot.trim(keep)
         self._clock += 1
         slot.used_at = self._clock
-        self.active.append(Sequence(job, slot, self.runtime, self.counters))
+        seq = Sequence(job, slot, self.runtime, self.counters)
+        self.active.append(seq)
+        if again:
+            seq.accept(seq.sampler.sample_logits(slot.logits[1]))
+            if seq.finished:
+                self._release(seq)
+                seq.finish()
 
     def _drop_cancelled(self) -> None:
         for seq in [s for s in self.active if s.job.cancel.is_set()]:
@@ -288,7 +305,7 @@ class Worker:
         self.active.remove(seq)
         if seq.job.cancel.is_set() and len(seq.slot.cached) > len(seq.prompt):
             self.runtime.forget(seq.slot.seq, len(seq.prompt))
-            del seq.slot.cached[len(seq.prompt):]
+            seq.slot.trim(len(seq.prompt))
 
     def _step(self) -> None:
         rt = self.runtime
@@ -321,6 +338,8 @@ class Worker:
         if prompting is not None:
             prompting.slot.cached += chunk
             prompting.n_past += len(chunk)
+            if last:
+                prompting.slot.logits = (prompting.n_past, rt.logits(index))
         for seq, index in outputs:
             seq.accept(seq.sampler.sample(index))
         for seq in [seq for seq, _ in outputs if seq.finished]:
@@ -332,7 +351,7 @@ class Worker:
         error = internal(f"llama.cpp could not decode ({_DECODE_STATUS.get(status, status)})")
         for seq in dict.fromkeys(sequences):
             self.runtime.forget(seq.slot.seq)
-            seq.slot.cached.clear()
+            seq.slot.trim(0)
             self.active.remove(seq)
             seq.finish(error=error)
 

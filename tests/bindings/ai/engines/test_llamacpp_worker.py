@@ -122,3 +122,19 @@ async def test_a_long_prompt_does_not_stall_the_others_streams(engine):
     # chunk, and was still running when that prompt produced its first token.
     assert "usage" not in during
     assert during.count("a") >= math.ceil(n_prompt / PROMPT_CHUNK) - 1
+
+
+async def test_the_same_prompt_again_samples_from_kept_logits_without_decoding(engine):
+    req = request(engine, "Why is the sky blue?", temperature=0.9, seed=11, max_tokens=1)
+    first = await run(engine, req)
+    runtime, decodes = engine._runtime, []
+    original = runtime.decode
+    runtime.decode = lambda: decodes.append(1) or original()
+    try:
+        again = await run(engine, req)
+    finally:
+        del runtime.decode
+    assert again == first and decodes == []  # one token, straight from the kept logits
+    longer = await run(engine, request(engine, "Why is the sky blue?", temperature=0.9,
+                                       seed=11, max_tokens=6))
+    assert longer[0].startswith(first[0])
