@@ -16,7 +16,8 @@ round by round (so a busy machine slows all of them alike). Prints figures, no a
   client's tokens/s and >= 0.9x the ceiling's.
 
     .venv/bin/python bench/bench_llamacpp.py [--rounds 5] [--max-tokens 128] [--http]
-        [--curve 1,2,4,8] [--curve-rounds 3] [--curve-tokens 64] [--parallel 8] [--curve-only]
+        [--curve 1,2,4,8] [--curve-rounds 3] [--curve-tokens 64] [--parallel 8]
+        [--curve-repeats 2] [--curve-only]
 
 `--http` adds the chat example served by `edge dev` (a subprocess with its own model),
 streamed over loopback HTTP, against raw llama-cpp-python on the same prompt.
@@ -119,7 +120,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def concurrency_curve(path: Path, args) -> None:
-    """Clients 1, 2, 4, 8 on one engine vs the batched ceiling, interleaved per count."""
+    """Clients 1, 2, 4, 8 on one engine vs the batched ceiling, each count measured right
+    after the other (order alternated); the whole curve `--curve-repeats` times, up then
+    down, so a machine getting busier or quieter weighs on every count alike (medians)."""
     from batched_ceiling import Ceiling
 
     counts = [int(c) for c in args.curve.split(",")]
@@ -130,48 +133,59 @@ async def concurrency_curve(path: Path, args) -> None:
     ceiling = Ceiling(path)
     rounds, tokens = args.curve_rounds, args.curve_tokens
     await engine_stream(engine, prompt_for(engine, 99), 4)  # load
-    print(f"\nconcurrency curve: {rounds} requests per client, max_tokens {tokens}, greedy; "
-          f"engine parallel={parallel}, n_ctx={n_ctx}; ceiling = batched low-level loop")
+    results: dict[int, dict[str, list]] = {c: {"e": [], "c": [], "et": [], "ct": [], "rpm": []}
+                                           for c in counts}
+    serial = 0
+    for repeat in range(args.curve_repeats):
+        for clients in counts if repeat % 2 == 0 else counts[::-1]:
+            serial += 1
+            base = 1000 * serial  # fresh prompts every time: no reply is served twice
+            prompts = [[prompt_for(engine, base + r * clients + c) for c in range(clients)]
+                       for r in range(rounds)]
+
+            async def measure_engine(prompts=prompts, clients=clients):
+                ttfts, produced = [], 0
+
+                async def client(c: int) -> None:
+                    nonlocal produced
+                    for r in range(rounds):
+                        ttft, _, _, usage = await engine_stream(engine, prompts[r][c], tokens)
+                        ttfts.append(ttft)
+                        produced += usage.completion_tokens
+
+                started = time.perf_counter()
+                await asyncio.gather(*(client(c) for c in range(clients)))
+                return produced, time.perf_counter() - started, ttfts
+
+            if serial % 2:  # alternate who goes first
+                c_tokens, c_seconds, c_ttfts = ceiling.run(prompts, tokens)
+                e_tokens, e_seconds, e_ttfts = await measure_engine()
+            else:
+                e_tokens, e_seconds, e_ttfts = await measure_engine()
+                c_tokens, c_seconds, c_ttfts = ceiling.run(prompts, tokens)
+            row = results[clients]
+            row["e"].append(e_tokens / e_seconds)
+            row["c"].append(c_tokens / c_seconds)
+            row["rpm"].append(clients * rounds / e_seconds * 60)
+            row["et"] += e_ttfts
+            row["ct"] += c_ttfts
+    await engine.close()
+    ceiling.close()
+    print(f"\nconcurrency curve: {rounds} requests per client, max_tokens {tokens}, greedy, "
+          f"median of {args.curve_repeats} runs; engine parallel={parallel}, n_ctx={n_ctx}; "
+          f"ceiling = batched low-level loop")
     print(f"{'clients':>7} {'engine tok/s':>12} {'x1 client':>9} {'req/min':>8} "
           f"{'TTFT p50':>9} {'p99 ms':>7} {'ceiling tok/s':>13} {'TTFT p50':>9} {'p99 ms':>7} "
           f"{'vs ceiling':>10}")
-    single = None
-    for index, clients in enumerate(counts):
-        prompts = [[prompt_for(engine, 200 + r * clients + c) for c in range(clients)]
-                   for r in range(rounds)]
-
-        async def measure_engine(prompts=prompts, clients=clients):
-            ttfts, produced = [], 0
-
-            async def client(c: int) -> None:
-                nonlocal produced
-                for r in range(rounds):
-                    ttft, _, _, usage = await engine_stream(engine, prompts[r][c], tokens)
-                    ttfts.append(ttft)
-                    produced += usage.completion_tokens
-
-            started = time.perf_counter()
-            await asyncio.gather(*(client(c) for c in range(clients)))
-            return produced, time.perf_counter() - started, ttfts
-
-        def measure_ceiling(prompts=prompts):
-            return ceiling.run(prompts, tokens)
-
-        if index % 2:  # alternate who goes first
-            c_tokens, c_seconds, c_ttfts = measure_ceiling()
-            e_tokens, e_seconds, e_ttfts = await measure_engine()
-        else:
-            e_tokens, e_seconds, e_ttfts = await measure_engine()
-            c_tokens, c_seconds, c_ttfts = measure_ceiling()
-        e_rate, c_rate = e_tokens / e_seconds, c_tokens / c_seconds
-        single = single or e_rate
+    single = statistics.median(results[counts[0]]["e"])
+    for clients in counts:
+        row = results[clients]
+        e_rate, c_rate = statistics.median(row["e"]), statistics.median(row["c"])
         print(f"{clients:>7} {e_rate:12.1f} {e_rate / single:9.2f} "
-              f"{clients * rounds / e_seconds * 60:8.0f} {percentile(e_ttfts, 0.5) * 1e3:9.0f} "
-              f"{percentile(e_ttfts, 0.99) * 1e3:7.0f} {c_rate:13.1f} "
-              f"{percentile(c_ttfts, 0.5) * 1e3:9.0f} {percentile(c_ttfts, 0.99) * 1e3:7.0f} "
+              f"{statistics.median(row['rpm']):8.0f} {percentile(row['et'], 0.5) * 1e3:9.0f} "
+              f"{percentile(row['et'], 0.99) * 1e3:7.0f} {c_rate:13.1f} "
+              f"{percentile(row['ct'], 0.5) * 1e3:9.0f} {percentile(row['ct'], 0.99) * 1e3:7.0f} "
               f"{e_rate / c_rate:10.3f}")
-    await engine.close()
-    ceiling.close()
 
 
 async def paired_ttft(label, variant, llm, prompt, params, reps) -> None:
@@ -391,6 +405,8 @@ if __name__ == "__main__":
     parser.add_argument("--curve-rounds", type=int, default=3,
                         help="requests each client sends back to back")
     parser.add_argument("--curve-tokens", type=int, default=64, help="max_tokens per request")
+    parser.add_argument("--curve-repeats", type=int, default=2,
+                        help="times the curve is measured (up, down, ...); medians reported")
     parser.add_argument("--curve-only", action="store_true", help="only the concurrency curve")
     parser.add_argument("--parallel", type=int, default=None,
                         help="the curve engine's parallel= (default: the most clients)")
