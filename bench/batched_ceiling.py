@@ -14,7 +14,7 @@ default; extra buffer types are off on CPUs with AMX, where ggml's AMX kernels c
 
 from __future__ import annotations
 
-import ctypes
+import logging
 import os
 import time
 from pathlib import Path
@@ -35,8 +35,10 @@ class Ceiling:
         import llama_cpp as lib
 
         self.lib = lib
-        self._quiet = lib.llama_log_callback(lambda level, text, data: None)
-        lib.llama_log_set(self._quiet, ctypes.c_void_p(0))
+        # Quiet through llama-cpp-python's own log callback (what Llama(verbose=False)
+        # does): a callback of ours would be freed with this object while llama.cpp
+        # still calls it, e.g. when the engine's context is freed later (a segfault).
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         lib.llama_backend_init()
         params = lib.llama_model_default_params()
         if _amx():
