@@ -31,10 +31,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-import anyio
-
 from emulator import errorpage
 from emulator.context import ExecutionContext
+from emulator.disconnect import ClientWatch, has_body
 from emulator.scheduled import ScheduledController
 from emulator.sdk import Request, Response
 
@@ -59,56 +58,6 @@ Drainer = Callable[[ExecutionContext, bool], Awaitable[None]]
 class StreamAborted(Exception):
     """Raised to the server after a streamed body failed mid-way, so it drops the connection
     (the only honest signal left once the status line has gone out)."""
-
-
-class _Body:
-    """The request body, read from ASGI `receive` only when the worker asks for it.
-
-    Also the one place that knows when the client disconnects: once the body is fully
-    read, `wait_disconnect()` takes over `receive`.
-    """
-
-    __slots__ = ("_done_event", "_receive", "disconnected", "done")
-
-    def __init__(self, receive: Receive, *, empty: bool) -> None:
-        self._receive = receive
-        self.done = empty
-        self.disconnected = False
-        self._done_event: asyncio.Event | None = None
-
-    def _finish(self) -> None:
-        self.done = True
-        if self._done_event is not None:
-            self._done_event.set()
-
-    async def receive(self) -> dict[str, Any]:
-        """ASGI `receive` for the request body, noting when it ends or the client leaves."""
-        message = await self._receive()
-        if message["type"] == "http.disconnect":
-            self.disconnected = True
-            self._finish()
-        elif not message.get("more_body", False):
-            self._finish()
-        return message
-
-    async def wait_disconnect(self) -> None:
-        if not self.done:
-            # the worker may still be reading the body (e.g. echoing it back as a stream)
-            self._done_event = asyncio.Event()
-            await self._done_event.wait()
-        while not self.disconnected:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected = True
-
-
-def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
-    for name, value in headers:
-        if name == b"content-length":
-            return value.strip() not in (b"0", b"")
-        if name == b"transfer-encoding":
-            return True
-    return False
 
 
 class EdgeApp:
@@ -144,12 +93,14 @@ class EdgeApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = scope["headers"]
-        body = _Body(receive, empty=not _has_body(headers))
-        request = Request.from_asgi(scope, body.receive)
+        client = ClientWatch(receive, body=has_body(headers))
+        request = Request.from_asgi(scope, client.receive)
         method, url = request.method, request.url
         ctx = ExecutionContext()
         status, note = 500, ""
         failure: BaseException | None = None
+        # the client leaving cancels the worker (its `ctx.wait_until` work excepted)
+        client.watch()
         try:
             worker = self.get_worker()
             if self.test_scheduled and scope["path"] in SCHEDULED_PATHS:
@@ -157,8 +108,12 @@ class EdgeApp:
             else:
                 response = await worker.fetch(request, ctx)
             status = response.status
+        except asyncio.CancelledError:
+            if not client.absorb():
+                raise
+            status, note = 499, "client closed"
         except Exception as exc:
-            if body.disconnected:  # the client left while the worker read its body
+            if client.gone:  # the client left while the worker read its body
                 status, note = 499, "client closed"
             elif self.raise_errors:
                 failure = errorpage.trim_internal(exc)
@@ -167,8 +122,9 @@ class EdgeApp:
                 self._report(exc, method, url)
                 status = await _send_error(send, exc, method, url, headers)
         else:
-            note, failure = await self._send_response(response, body, send)
+            note, failure = await self._send_response(response, client, send)
         finally:
+            client.unwatch()
             if self.log_request is not None:
                 elapsed = (time.perf_counter() - started) * 1000
                 self.log_request(method, scope["path"], status, elapsed, note)
@@ -182,7 +138,7 @@ class EdgeApp:
         raise StreamAborted(f"the response body of {method} {url} failed mid-stream") from failure
 
     async def _send_response(
-        self, response: Any, body: _Body, send: Send
+        self, response: Any, client: ClientWatch, send: Send
     ) -> tuple[str, BaseException | None]:
         """Send `response`; returns the log note and the body's failure, if it failed
         after the status line went out (the caller reports it once `wait_until` ran)."""
@@ -196,29 +152,28 @@ class EdgeApp:
             await send({"type": "http.response.body", "body": fixed})
             return "", None
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        client.start()  # a client leaving mid-stream must stop the producer at once
         failure: BaseException | None = None
-        with anyio.CancelScope() as scope:
-            watcher = asyncio.create_task(_cancel_on_disconnect(body, scope))
-            try:
-                async for chunk in response.body_iter():
-                    if chunk:
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b""})
-            except Exception as exc:  # the body generator failed after the status line went out
-                if not body.disconnected:  # (an echoed request body ends when its client leaves)
-                    failure = exc
-            finally:
-                watcher.cancel()
-        if scope.cancelled_caught or body.disconnected or failure is not None:
+        try:
+            async for chunk in response.body_iter():
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except asyncio.CancelledError:
+            if not client.absorb():
+                raise
+        except Exception as exc:  # the body generator failed after the status line went out
+            if not client.gone:  # (an echoed request body ends when its client leaves)
+                failure = exc
+        if client.gone or failure is not None:
             # stop upstream generation (an LLM stream, a proxied fetch) right away
-            with anyio.CancelScope(shield=True):
-                try:
-                    await response.aclose()
-                except Exception as exc:
-                    log.debug("closing the response body failed: %r", exc)
+            try:
+                await response.aclose()
+            except Exception as exc:
+                log.debug("closing the response body failed: %r", exc)
         if failure is not None:
             return "", errorpage.trim_internal(failure)
-        return ("client closed" if scope.cancelled_caught or body.disconnected else ""), None
+        return ("client closed" if client.gone else ""), None
 
     def _report(self, exc: BaseException, method: str, url: str) -> None:
         try:
@@ -266,11 +221,6 @@ class EdgeApp:
             raise
         await self.drain(ctx, True)
         return controller
-
-
-async def _cancel_on_disconnect(body: _Body, scope: anyio.CancelScope) -> None:
-    await body.wait_disconnect()
-    scope.cancel()
 
 
 async def _send_error(

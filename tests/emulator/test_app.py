@@ -193,6 +193,33 @@ async def test_client_disconnect_closes_the_response_body():
     assert lines[0][4] == "client closed"
 
 
+async def test_client_disconnect_cancels_the_worker_but_not_its_wait_until_work():
+    """As on Cloudflare: the request's tasks are cancelled, `ctx.wait_until` work runs on."""
+    disconnect = asyncio.Event()
+    events = []
+
+    async def background():
+        await asyncio.sleep(0.05)
+        events.append("wait_until done")
+
+    async def fetch(request, ctx):
+        ctx.wait_until(background())
+        disconnect.set()
+        try:
+            await asyncio.sleep(10)  # e.g. a long non-streamed env.AI.run
+        except asyncio.CancelledError:
+            events.append("fetch cancelled")
+            raise
+        return Response("never sent")
+
+    lines = []
+    app = make_app(StubWorker(fetch), log_request=lambda *a: lines.append(a))
+    out = await Client(app).request(disconnect=disconnect)
+    assert out["status"] is None  # nothing went out to a client that left
+    assert events == ["fetch cancelled", "wait_until done"]
+    assert lines[0][2] == 499 and lines[0][4] == "client closed"
+
+
 async def test_uncaught_exception_gives_html_page_and_reports_it():
     async def fetch(request, ctx):
         raise ValueError("boom <script>")

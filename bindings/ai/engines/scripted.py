@@ -88,6 +88,10 @@ class ScriptedEngine:
         self.delay = float(delay)
         self.fail_after = fail_after
         self.requests: list[GenerationRequest | TaskRequest] = []
+        #: generations running now, and tokens produced so far (what a caller that left
+        #: must stop: tests check both are still after a client disconnects)
+        self.active = 0
+        self.tokens_generated = 0
         self._cycle = itertools.cycle(self.replies) if self.replies else None
         self.closed = False
 
@@ -145,12 +149,17 @@ class ScriptedEngine:
         self._record(request)
         reply = StopMatcher(request.stop).flush(self.reply_for(request))
         tokens = tokenize(reply)[: max(request.max_tokens, 0)]
-        for count, token in enumerate(tokens):
-            if self.fail_after is not None and count >= self.fail_after:
-                raise AiError(3043, f"scripted failure after {count} tokens")
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            yield token
+        self.active += 1
+        try:
+            for count, token in enumerate(tokens):
+                if self.fail_after is not None and count >= self.fail_after:
+                    raise AiError(3043, f"scripted failure after {count} tokens")
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                self.tokens_generated += 1
+                yield token
+        finally:
+            self.active -= 1
         prompt = request.prompt or "\n".join(
             str(m.get("content") or "") for m in request.messages or ()
         )

@@ -32,6 +32,7 @@ from bindings.ai.rest.envelope import (
 )
 from bindings.ai.rest.guard import RequestGuard, allowed_hosts_from_env
 from bindings.ai.rest.openapi import openapi_endpoint
+from emulator.disconnect import CancelOnDisconnect
 
 if TYPE_CHECKING:
     from bindings.ai.service import AiService
@@ -94,7 +95,9 @@ def create_app(
     )
     app = Starlette(
         routes=routes,
-        middleware=[guard],
+        # the guard first; then a client that leaves stops its generation, streamed or
+        # not (emulator.disconnect)
+        middleware=[guard, Middleware(CancelOnDisconnect)],
         exception_handlers={
             ApiError: _api_error,
             AiError: _ai_error,
