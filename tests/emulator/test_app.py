@@ -198,8 +198,10 @@ async def test_client_disconnect_cancels_the_worker_but_not_its_wait_until_work(
     disconnect = asyncio.Event()
     events = []
 
+    cancelled = asyncio.Event()
+
     async def background():
-        await asyncio.sleep(0.05)
+        await cancelled.wait()  # outlives the cancelled fetch
         events.append("wait_until done")
 
     async def fetch(request, ctx):
@@ -209,6 +211,7 @@ async def test_client_disconnect_cancels_the_worker_but_not_its_wait_until_work(
             await asyncio.sleep(10)  # e.g. a long non-streamed env.AI.run
         except asyncio.CancelledError:
             events.append("fetch cancelled")
+            cancelled.set()
             raise
         return Response("never sent")
 
