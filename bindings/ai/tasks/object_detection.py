@@ -12,25 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bindings.ai.binary import as_bytes
 from bindings.ai.engines.base import TaskRequest
 from bindings.ai.tasks import media
-from bindings.ai.tasks.base import IMAGE_FLAG, Task, best_first
+from bindings.ai.tasks.image_classification import ImageClassification
 
 
-class ObjectDetection(Task):
+class ObjectDetection(ImageClassification):
+    """Takes its image and sorts its results as image classification does."""
+
     name = "Object Detection"
     capability = "object-detection"
-    binary_input = "image"
-    cli_needs = ("image",)
-    cli_flags = (IMAGE_FLAG,)
-
-    def build(self, entry: Any, inputs: dict[str, Any], prepared: Any) -> TaskRequest:
-        image = as_bytes(inputs.get("image"), field="image")
-        return TaskRequest(entry.name, self.capability, {"image": image})
-
-    def shape(self, entry: Any, output: Any) -> Any:
-        return best_first(output) if isinstance(output, list) else super().shape(entry, output)
 
     def sample(self, request: TaskRequest, text: str | None) -> list[dict[str, Any]]:
         width, height = media.image_size(request.inputs["image"]) or (640, 480)
