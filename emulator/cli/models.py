@@ -62,6 +62,8 @@ def models() -> None:
 @click.option("--search", help="Words in the name or description.")
 @click.option("--task", help="Task name, e.g. 'Text Generation' (or text-generation).")
 @click.option("--author", help="Author, e.g. meta or thebloke.")
+@click.option("--source", type=int, help="Source id (1: Cloudflare's own, 2: partners').")
+@click.option("--hide-experimental", is_flag=True, help="Leave experimental models out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the /ai/models/search records.")
 @_path_option
 @_catalogue_option
@@ -69,13 +71,16 @@ def list_models(
     search: str | None,
     task: str | None,
     author: str | None,
+    source: int | None,
+    hide_experimental: bool,
     as_json: bool,
     path: Path,
     extra: tuple[Path, ...],
 ) -> None:
     """List the models, filtered like GET /ai/models/search."""
     catalogue = _catalogue(path, extra)
-    found = catalogue.matching(search=search, task=task, author=author)
+    found = catalogue.matching(search=search, task=task, author=author, source=source,
+                               hide_experimental=hide_experimental)
     if as_json:
         click.echo(json.dumps([entry.search_record() for entry in found], indent=2))
         return

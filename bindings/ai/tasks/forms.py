@@ -7,9 +7,9 @@ ones), number, checkbox, a select for enums, a file picker for images and audio
 JSON text for the rest. Required fields come first, prefilled from the page's example;
 the others sit under "Options" and are sent only when set. The answer is shown as the
 task makes it: an image or an audio player for raw bytes (by the response's content
-type) or for base64 in the JSON result (`image`, `audio`), the text fields of the result,
-and the result as JSON. A model whose required input only a Worker can pass (a stream)
-has no playground.
+type) or for base64 in the JSON result (`image`, `audio`), the result's main text (the
+first of `TEXT_RESULTS` it has), and the result as JSON. A model whose required input
+only a Worker can pass (a stream) has no playground.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ TEMPLATE = "playground_form.html"
 #: string properties edited in a textarea rather than a one-line input.
 LONG_TEXT = frozenset({"prompt", "text", "input_text", "query", "negative_prompt", "question",
                        "instructions", "initial_prompt", "state"})
-#: result properties shown as text above the JSON (the answer of each task's output).
+#: result properties that carry a task's answer as text, in order of preference.
 TEXT_RESULTS = ("response", "text", "summary", "translated_text", "description", "answer",
                 "caption", "vtt")
 

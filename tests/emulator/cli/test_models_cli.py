@@ -58,6 +58,11 @@ def test_list_filters(runner):
     assert AWQ in awq and FP16 not in awq and len(awq) == 13
     assert names(runner, "--task", "Text Embeddings", "--search", "awq") == []
     assert names(runner, "--search", "nothing like this") == []
+    catalogue = load_catalogue()
+    partners = names(runner, "--source", "2")
+    assert partners and partners == [e.name for e in catalogue if e.source == 2]
+    speech = names(runner, "--task", "automatic-speech-recognition", "--hide-experimental")
+    assert speech == [e.name for e in catalogue.matching(task="Automatic Speech Recognition")]
 
 
 def test_list_with_no_match_says_so(runner):

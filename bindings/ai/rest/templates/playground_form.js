@@ -94,7 +94,8 @@
         if (image && data && typeof data[image] === "string") show("image", `data:${sniff(data[image])};base64,${data[image]}`);
         if (audio && data && typeof data[audio] === "string") show("audio", `data:audio/mpeg;base64,${data[audio]}`);
         const parts = form.dataset.text ? form.dataset.text.split(",") : [];
-        text.textContent = parts.filter(k => data && typeof data[k] === "string").map(k => data[k]).join("\n\n");
+        const answer = parts.find(k => data && typeof data[k] === "string");  // the main one
+        text.textContent = answer ? data[answer] : "";
         json.textContent = JSON.stringify(data, null, 2); json.hidden = false;
       }
       status.textContent = `Done in ${((performance.now() - started) / 1000).toFixed(1)} s`;

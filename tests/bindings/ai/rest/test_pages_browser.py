@@ -172,3 +172,120 @@ def test_playground_sends_the_token(browser):
         page.locator(".msg.error").wait_for(timeout=10_000)
         assert "Authentication error" in page.inner_text(".msg.error")
         context.close()
+
+
+# --- a sample of the other tasks: the generic playground ----------------------------------
+
+
+def test_index_filters_by_any_task(page, server):
+    from bindings.ai.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    page.goto(f"{server.url}/")
+    visible = page.locator("[data-testid=model-card]:visible")
+    for task in ("Text-to-Image", "Automatic Speech Recognition", "Text Embeddings"):
+        page.select_option("[data-testid=task-filter]", task)
+        assert visible.count() == len(catalogue.matching(task=task)), task
+        assert page.inner_text("#shown") == str(visible.count())
+    page.fill("[data-testid=search]", "whisper")
+    page.select_option("[data-testid=task-filter]", "Automatic Speech Recognition")
+    names = {visible.nth(i).locator(".id").inner_text() for i in range(visible.count())}
+    assert names == {"@cf/openai/whisper", "@cf/openai/whisper-tiny-en",
+                     "@cf/openai/whisper-large-v3-turbo"}
+
+
+def _run(page, server, model: str) -> None:
+    page.goto(f"{server.url}/models/{model}")
+    page.click("[data-testid=send]")
+    page.wait_for_function(
+        "/Done|Failed/.test(document.querySelector('[data-testid=status]').textContent)",
+        timeout=20_000,
+    )
+
+
+def _decoded_width(page, selector: str) -> int:
+    page.wait_for_function(f"document.querySelector('{selector}').complete", timeout=10_000)
+    return page.evaluate(f"document.querySelector('{selector}').naturalWidth")
+
+
+def test_text_to_image_shows_the_image(page, server):
+    _run(page, server, "@cf/lykon/dreamshaper-8-lcm")  # raw PNG bytes
+    image = "[data-testid=result-image]"
+    assert page.get_attribute(image, "src").startswith("blob:")
+    assert _decoded_width(page, image) > 0
+    _run(page, server, "@cf/black-forest-labs/flux-1-schnell")  # base64 JPEG in JSON
+    assert page.get_attribute(image, "src").startswith("data:image/jpeg;base64,")
+    assert _decoded_width(page, image) > 0
+
+
+@pytest.mark.parametrize(("model", "scheme"), [
+    ("@cf/deepgram/aura-1", "blob:"),  # raw audio/mpeg
+    ("@cf/myshell-ai/melotts", "data:audio/mpeg;base64,"),  # base64 in JSON
+])
+def test_text_to_speech_gives_an_audio_player(page, server, model, scheme):
+    _run(page, server, model)
+    audio = page.locator("[data-testid=result-audio]")
+    assert audio.get_attribute("src").startswith(scheme)
+    assert audio.evaluate("el => el.controls")
+
+
+def test_file_inputs_are_sent_in_the_schemas_encoding(page, server, tmp_path):
+    sound = tmp_path / "hello.mp3"
+    sound.write_bytes(b"ID3\x04" + bytes(range(256)) * 8)
+    page.goto(f"{server.url}/models/@cf/openai/whisper-large-v3-turbo")  # base64
+    page.click("[data-testid=send]")
+    page.locator(".msg.error").wait_for(timeout=10_000)
+    assert "choose a file for audio" in page.inner_text("[data-testid=result-text]")
+    page.set_input_files("#pf-field-audio", str(sound))
+    page.click("[data-testid=send]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('Done')",
+        timeout=20_000,
+    )
+    assert page.inner_text("[data-testid=result-text]") == REPLY  # the answer's text alone
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(bytes(range(256)))
+    page.goto(f"{server.url}/models/@cf/microsoft/resnet-50")  # an array of bytes
+    page.set_input_files("#pf-field-image", str(photo))
+    page.click("[data-testid=send]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('Done')",
+        timeout=20_000,
+    )
+    assert "Egyptian cat" in page.inner_text("[data-testid=result-json]")
+
+
+def test_options_are_sent_and_validated(page, server):
+    page.goto(f"{server.url}/models/@cf/lykon/dreamshaper-8-lcm")
+    page.click("[data-testid=options] summary")
+    page.fill("#pf-field-num_steps", "99")  # over the schema's maximum: the browser refuses
+    page.click("[data-testid=send]")
+    assert page.evaluate("document.getElementById('pf-field-num_steps').validity.rangeOverflow")
+    assert page.inner_text("[data-testid=status]") == ""
+    page.fill("#pf-field-num_steps", "5")
+    page.fill("#pf-field-negative_prompt", "blurry")
+    with page.expect_request("**/ai/run/**") as sent:
+        page.click("[data-testid=send]")
+    assert sent.value.post_data_json == {
+        "prompt": "cyberpunk cat", "negative_prompt": "blurry", "num_steps": 5}
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.startsWith('Done')")
+    # what the browser lets through but the schema does not is the API's 5006
+    page.fill("#pf-field-prompt", "")
+    page.click("[data-testid=send]")
+    page.locator(".msg.error").wait_for(timeout=10_000)
+    error = page.inner_text("[data-testid=result-text]")
+    assert "5006" in error and "prompt" in error
+    assert page.inner_text("[data-testid=status]") == "Failed"
+
+
+def test_text_tasks_show_their_answer(page, server):
+    _run(page, server, "@cf/meta/m2m100-1.2b")
+    assert page.inner_text("[data-testid=result-text]") == REPLY  # the scripted text
+    assert '"translated_text"' in page.inner_text("[data-testid=result-json]")
+
+
+def test_a_stream_input_model_explains_why_there_is_no_playground(page, server):
+    page.goto(f"{server.url}/models/@cf/deepgram/nova-3")
+    assert page.locator("[data-testid=no-playground]").is_visible()
+    assert page.locator("[data-testid=playground]").count() == 0

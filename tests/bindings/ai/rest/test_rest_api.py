@@ -364,3 +364,91 @@ def test_values_json_cannot_carry_never_reach_the_engine(path, body, code):
     error = answer["errors"][0] if "errors" in answer else answer["error"]
     assert error["code"] == code, error
     assert engine.requests == []
+
+
+# --- the whole catalogue through search, paging and schema ------------------------------
+
+
+def test_search_pages_through_every_record_with_result_info(api_server):
+    from bindings.ai.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    url = f"{api_server.url}/client/v4/accounts/{ACCOUNT}/ai/models/search"
+    names, page = [], 1
+    while True:
+        body = httpx.get(url, params={"per_page": 7, "page": page}).json()
+        info = body["result_info"]
+        assert info["page"] == page and info["per_page"] == 7
+        assert info["total_count"] == len(catalogue) and info["count"] == len(body["result"])
+        if not body["result"]:
+            break
+        assert info["count"] == min(7, len(catalogue) - 7 * (page - 1))
+        names += [record["name"] for record in body["result"]]
+        page += 1
+    assert page == -(-len(catalogue) // 7) + 1  # one empty page past the last
+    assert names == catalogue.names()
+    record = httpx.get(url, params={"search": "microsoft/resnet"}).json()["result"]
+    assert [r["name"] for r in record] == ["@cf/microsoft/resnet-50"]
+    assert set(record[0]) == {"id", "source", "name", "description", "task", "tags",
+                              "properties"}
+    assert set(record[0]["task"]) == {"id", "name", "description"}
+
+
+def test_sdk_auto_pages_each_filter(api_server):
+    from bindings.ai.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    client = sdk(api_server)
+
+    def listed(**filters):
+        return [m["name"] for m in client.ai.models.list(account_id=ACCOUNT, per_page=4,
+                                                            **filters)]
+
+    images = listed(task="Text-to-Image")
+    assert images == [e.name for e in catalogue.matching(task="Text-to-Image")]
+    assert len(images) == 11 and listed(task="text-to-image") == images
+    partner = listed(source=2)
+    assert partner and partner == [e.name for e in catalogue if e.source == 2]
+    assert listed(task="Text Generation", author="meta", search="llama-3.1") == [
+        e.name for e in catalogue.matching(search="llama-3.1", task="Text Generation",
+                                           author="meta")]
+    assert listed(hide_experimental=True) == catalogue.names()  # none is experimental
+
+
+def test_hide_experimental_leaves_experimental_models_out(tmp_path):
+    from dataclasses import replace
+
+    from bindings.ai.catalogue import RECORDS_DIR
+    from bindings.ai.service import AiService
+    from emulator.local_settings import AiSettings
+
+    record = json.loads((RECORDS_DIR / "resnet-50.json").read_text())
+    record["name"] = "@cf/test/resnet-experimental"
+    record["properties"] = [*record.get("properties", []),
+                            {"property_id": "experimental", "value": "true"}]
+    (tmp_path / "resnet-experimental.json").write_text(json.dumps(record))
+    settings = AiSettings.from_specs(["*=scripted:echo"])
+    service = AiService.from_settings(replace(settings, catalogue=(tmp_path,)))
+    with serve(create_app(service)) as server:
+        client = sdk(server)
+        shown = [m["name"] for m in client.ai.models.list(account_id=ACCOUNT, search="resnet")]
+        hidden = [m["name"] for m in client.ai.models.list(
+            account_id=ACCOUNT, search="resnet", hide_experimental=True)]
+    assert "@cf/test/resnet-experimental" in shown
+    assert "@cf/test/resnet-experimental" not in hidden and "@cf/microsoft/resnet-50" in hidden
+
+
+def test_schema_answers_for_every_record(api_server):
+    from bindings.ai.catalogue import load_catalogue
+
+    url = f"{api_server.url}/client/v4/accounts/{ACCOUNT}/ai/models/schema"
+    with httpx.Client() as client:
+        for entry in load_catalogue():
+            body = client.get(url, params={"model": entry.name}).json()
+            assert body["success"] is True, entry.name
+            assert body["result"] == {"input": entry.input_schema,
+                                      "output": entry.output_schema}, entry.name
+    # and through the SDK, for a model of each of a few tasks
+    for model in ("@cf/openai/whisper", "@cf/lykon/dreamshaper-8-lcm", "@cf/baai/bge-m3"):
+        got = sdk(api_server).ai.models.schema.get(account_id=ACCOUNT, model=model)
+        assert got.input is not None and got.output is not None
