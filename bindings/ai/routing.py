@@ -290,11 +290,17 @@ class RouteTable:
         self.layers = [layer for layer in (layers or []) if layer.routes]
         if default is not None:
             self.layers.append(RouteLayer("default", (default,)))
+        self._task_defaults: dict[str, Route] = {}
 
-    def resolve(self, model: str) -> Route:
+    def resolve(self, model: str, task_engine: str | None = None) -> Route:
+        """The route of `model`; where only the default route matches, `task_engine` (the
+        model's task's `default_engine`, e.g. `encoder` for embeddings) replaces it."""
         for layer in self.layers:
             route = layer.match(model)
             if route is not None:
+                if layer.source == "default" and task_engine and task_engine != route.engine:
+                    return self._task_defaults.setdefault(
+                        task_engine, Route(model="*", engine=task_engine))
                 return route
         raise RouteError(repr(model), "no route serves this model and there is no default")
 
@@ -302,6 +308,8 @@ class RouteTable:
         for layer in self.layers:
             if any(r is route for r in layer.routes):
                 return layer.source
+        if any(r is route for r in self._task_defaults.values()):
+            return "default"
         return "?"
 
     def explicit_routes(self) -> list[tuple[str, Route]]:

@@ -121,7 +121,14 @@ class AiService:
         return route
 
     def route_for(self, model: str) -> Route:
-        return self.routes.resolve(model)
+        """The route serving `model` (its task's default engine where no route names it)."""
+        from bindings.ai.tasks import get_task
+
+        try:
+            task = get_task(self.catalogue.get(model).task_name)
+        except AiError:
+            task = None
+        return self.routes.resolve(model, task.default_engine if task is not None else None)
 
     def engine_for(self, route: Route) -> Engine:
         """The engine serving `route`, created on first use; `RouteError` if it cannot be."""

@@ -23,6 +23,7 @@ ENGINES: dict[str, str] = {
     "llamacpp": "bindings.ai.engines.llamacpp",
     "vllm": "bindings.ai.engines.vllm",
     "tgi": "bindings.ai.engines.tgi",
+    "encoder": "bindings.ai.engines.encoder",
 }
 
 

@@ -9,8 +9,10 @@ The contract
 ------------
 A task module exposes `TASK`, an instance of a `bindings.ai.tasks.base.Task` subclass:
 
-`name`, `capability`
+`name`, `capability`, `default_engine`
     Cloudflare's task name (the `TASKS` key) and the engine capability it needs.
+    `default_engine` (None: the default route's) serves the task's models that no
+    route names (`*=llamacpp`, the default, cannot embed: Text Embeddings has `encoder`).
     Engines declare `capabilities` (`frozenset({"text-generation"})`); a model whose
     route's engine lacks the capability gets a 5007 error naming the task, the route and
     the engines that could serve it (`cannot_serve`), never a 500. Several tasks may
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
 #: Cloudflare task name -> module exposing `TASK`.
 TASKS: dict[str, str] = {
     "Text Generation": "bindings.ai.tasks.text_generation",
+    "Text Embeddings": "bindings.ai.tasks.text_embeddings",
     "Text-to-Image": "bindings.ai.tasks.text_to_image",
     "Automatic Speech Recognition": "bindings.ai.tasks.speech_recognition",
     "Text-to-Speech": "bindings.ai.tasks.text_to_speech",

@@ -76,6 +76,8 @@ class Task:
 
     name: ClassVar[str] = ""
     capability: ClassVar[str] = ""
+    #: the engine serving this task's models when only the default route matches them.
+    default_engine: ClassVar[str | None] = None
     cli_flags: ClassVar[tuple[CliFlag, ...]] = ()
     #: the input the bytes go to when a model is given bytes alone (the REST run
     #: endpoint's binary body, `env.AI.run(model, data)`), e.g. "audio"; None: no such form.

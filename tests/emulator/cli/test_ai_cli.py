@@ -158,7 +158,7 @@ def test_status_reports_bad_routes(runner):
     assert f"did you mean {FP16}?" in result.stderr
     result = invoke(runner, "status", "--ai-route", "*=warp")
     assert result.exit_code == 2
-    assert "AI route '*=warp': unknown AI engine 'warp' (known: llamacpp" in result.stderr
+    assert "AI route '*=warp': unknown AI engine 'warp' (known: encoder, llamacpp" in result.stderr
 
 
 def test_run_stream_error_mid_stream_ends_with_an_error_frame_and_exit_1(runner):

@@ -55,6 +55,6 @@ def test_anything_else_says_what_the_option_takes(option, given, problem):
 def test_unknown_options_and_engines_name_what_is_accepted():
     with pytest.raises(ValueError, match=r"^e has no option 'x' \(e takes no options\)$"):
         check_options("e", {}, {"x": 1})
-    with pytest.raises(ValueError, match=r"unknown AI engine 'warp' \(known: llamacpp, "):
+    with pytest.raises(ValueError, match=r"unknown AI engine 'warp' \(known: encoder, llamacpp, "):
         checked_options("warp", {})
     assert checked_options("tgi", {"timeout": "5"}) == {"timeout": 5.0}
