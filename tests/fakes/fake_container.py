@@ -6,7 +6,7 @@ The engine comes from the image name (`FAKE_IMAGE`, set by fake_docker.py) or fr
 port) or the server's own `--port` flag; the model from `--model` / the positional
 repo (vLLM) or `--model-id` (TGI, TEI). The log lines are the engines' own (see
 `bindings.ai.serve.progress`), so the progress display is exercised as on a GPU host.
-It then serves the fake vLLM or TGI server (tests/fakes) or a small TEI one on
+It then serves the fake vLLM, TGI or TEI server (tests/fakes) on
 127.0.0.1, and writes its exit code to `FAKE_EXIT_FILE` when it ends.
 
 Knobs: `FAKE_CONTAINER_EXIT=N` (fail while loading: CUDA out of memory, exit N),
@@ -24,10 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 STAMP = "INFO 01-01 00:00:00"
 
@@ -99,28 +95,10 @@ def ready_line(engine: str, port: int) -> str:
     return "2025-01-01T00:00:02.000000Z  INFO text_embeddings_router: Ready"
 
 
-def tei_app(model: str) -> Starlette:
-    """TEI's `/health`, `/info` and `/embed` (from its OpenAPI document), tiny vectors."""
-
-    async def health(request: Request) -> Response:
-        return Response(status_code=200)
-
-    async def info(request: Request) -> Response:
-        return JSONResponse({"model_id": model, "model_type": {"embedding": {"pooling": "cls"}},
-                             "max_input_length": 512, "version": "1.8.0"})
-
-    async def embed(request: Request) -> Response:
-        inputs = (await request.json()).get("inputs", "")
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        return JSONResponse([[float(len(t)), 1.0, 0.0] for t in texts])
-
-    return Starlette(routes=[Route("/health", health), Route("/info", info),
-                             Route("/embed", embed, methods=["POST"])])
-
-
 def main() -> int:
     import uvicorn
 
+    from tests.fakes.fake_tei import FakeTei
     from tests.fakes.fake_tgi import FakeTgi
     from tests.fakes.fake_vllm import FakeVllm
 
@@ -151,7 +129,7 @@ def main() -> int:
     elif engine == "tgi":
         app = FakeTgi(model_id=model).app()
     else:
-        app = tei_app(model)
+        app = FakeTei(model_id=model).app()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
     original_startup = server.startup

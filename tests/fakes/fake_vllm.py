@@ -63,6 +63,7 @@ class FakeVllm:
     no_done: bool = False  # end the stream without `data: [DONE]`
     no_usage: bool = False  # ignore stream_options.include_usage (like some servers)
     health_status: int = 200
+    embedding_dimensions: int | None = None  # a pooling model (`/v1/embeddings`) when set
     chat_template: str | None = None  # the served model's template (None: it has none)
     bos_token: str = "<s>"
     eos_token: str = "</s>"
@@ -90,11 +91,49 @@ class FakeVllm:
                 Route("/v1/completions", self.completions, methods=["POST"]),
                 Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
                 Route("/tokenize", self.tokenize, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
             ]
         )
 
     async def health(self, request: Request) -> Response:
         return Response(status_code=self.health_status)
+
+    async def embeddings(self, request: Request) -> Response:
+        """vLLM's `POST /v1/embeddings` (`EmbeddingCompletionRequest`: model, input str or
+        list, encoding_format, dimensions) on a pooling model (`embedding_dimensions` set);
+        a generative model answers 400 "The model does not support Embeddings API"."""
+        from tests.fakes.fake_tei import hashed_vector
+
+        body = await request.json()
+        self.requests.append(body)
+        if self.fail_status is not None:
+            return self.error(self.fail_status, self.fail_message, "BadRequestError")
+        if not self.embedding_dimensions:
+            return self.error(400, "The model does not support Embeddings API",
+                              "BadRequestError")
+        if body.get("model") not in (self.model, *self.loras):
+            return self.error(404, f"The model `{body.get('model')}` does not exist.",
+                              "NotFoundError", "model")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts:
+            return self.error(400, "input must be a non-empty string or list",
+                              "BadRequestError", "input")
+        tokens = [len(t.split()) + 1 for t in texts]  # BOS + whitespace words
+        if max(tokens) > self.max_model_len:
+            return self.error(400, f"This model's maximum context length is "
+                                   f"{self.max_model_len} tokens. However, you requested "
+                                   f"{max(tokens)} tokens in the input for embedding "
+                                   "generation. Please reduce the length of the input.",
+                              "BadRequestError")
+        data = [{"object": "embedding", "index": i,
+                 "embedding": hashed_vector(t.split(), self.embedding_dimensions)}
+                for i, t in enumerate(texts)]
+        data.reverse()  # servers may answer out of order: clients read `index`
+        return JSONResponse({"id": "embd-fake", "object": "list", "created": int(time.time()),
+                             "model": body["model"], "data": data,
+                             "usage": {"prompt_tokens": sum(tokens), "total_tokens": sum(tokens),
+                                       "completion_tokens": 0}})
 
     async def tokenize(self, request: Request) -> Response:
         """vLLM's `POST /tokenize` (`TokenizeCompletionRequest` -> `count`, `tokens`)."""

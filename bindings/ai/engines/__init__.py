@@ -24,6 +24,7 @@ ENGINES: dict[str, str] = {
     "vllm": "bindings.ai.engines.vllm",
     "tgi": "bindings.ai.engines.tgi",
     "encoder": "bindings.ai.engines.encoder",
+    "tei": "bindings.ai.engines.tei",
 }
 
 

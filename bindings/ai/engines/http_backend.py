@@ -188,6 +188,19 @@ async def get_json(
     return _load(response.content, url), latency
 
 
+async def post_json(
+    client: httpx.AsyncClient, url: str, payload: dict[str, Any], *, backend: str, hint: str
+) -> tuple[Any, httpx.Headers]:
+    """POST `payload` -> (decoded JSON, response headers); every failure an `AiError`."""
+    try:
+        response = await client.post(url, json=payload)
+    except httpx.HTTPError as exc:
+        raise http_errors.from_transport(exc, url=url, backend=backend, hint=hint) from exc
+    if response.status_code >= 300:
+        raise http_errors.from_status(response.status_code, response.content, url=url)
+    return _load(response.content, url), response.headers
+
+
 def _load(data: str | bytes, url: str) -> Any:
     try:
         value = json.loads(data)

@@ -1,4 +1,4 @@
-"""Backend failures -> Workers AI errors, for the engines that talk HTTP (vLLM, TGI).
+"""Backend failures -> Workers AI errors, for the engines that talk HTTP (vLLM, TGI, TEI).
 
 Every failure names the backend URL, so a user with three replicas knows which one broke:
 
@@ -19,7 +19,9 @@ Error shapes as the servers write them: vLLM's `ErrorResponse` in
 `vllm/entrypoints/openai/protocol.py` (flat `object/message/type/param/code`, newer
 releases nest it under `error`), TGI's `ErrorResponse {error, error_type}` and the
 `InferError -> StatusCode` table in `router/src/server.rs` (422 validation, 424 generation,
-429 overloaded, 500 incomplete generation).
+429 overloaded, 500 incomplete generation); TEI's `ErrorResponse {error, error_type}` in
+its OpenAPI document (413 batch too large, 422 tokenization or validation, 424 backend,
+429 overloaded, 400 empty batch).
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ from emulator.errors import EdgeError
 START_HINTS: dict[str, str] = {
     "vllm": "vllm serve {model} --port {port}",
     "tgi": "text-generation-launcher --model-id {model} --port {port}",
+    "tei": "text-embeddings-router --model-id {model} --port {port}",
 }
 DEFAULT_MODELS: dict[str, str] = {
     "vllm": "TheBloke/Llama-2-13B-chat-AWQ --quantization awq",
     "tgi": "meta-llama/Llama-2-7b-chat-hf",
+    "tei": "BAAI/bge-base-en-v1.5",
 }
 
 # Messages both servers use when the prompt does not fit (vLLM's "maximum context length",
@@ -53,8 +57,10 @@ _CONTEXT_RE = re.compile(
     re.IGNORECASE,
 )
 
-# TGI's `error_type`, vLLM's exception class names, OpenAI's `type` for a rejected request.
-_VALIDATION_KINDS = frozenset({"validation", "BadRequestError", "invalid_request_error"})
+# TGI's `error_type`, vLLM's exception class names, OpenAI's `type` for a rejected request,
+# TEI's `error_type` (`Validation`, `Tokenizer`, `Empty`; compared in lower case).
+_VALIDATION_KINDS = frozenset({"validation", "BadRequestError", "invalid_request_error",
+                               "tokenizer", "empty"})
 
 
 class BackendUnavailable(AiError):
@@ -119,8 +125,9 @@ def error_message(body: bytes | str) -> tuple[str, str | None]:
         inner = data.get("error")
         if isinstance(inner, dict):  # newer vLLM / OpenAI: {"error": {"message", "type"}}
             return str(inner.get("message", inner)), _str_or_none(inner.get("type"))
-        if isinstance(inner, str):  # TGI: {"error": "...", "error_type": "validation"}
-            return inner, _str_or_none(data.get("error_type"))
+        if isinstance(inner, str):  # TGI, TEI: {"error": "...", "error_type": "validation"}
+            kind = _str_or_none(data.get("error_type"))
+            return inner, kind.lower() if kind else None  # TEI capitalizes: "Overloaded"
         if "message" in data:  # older vLLM: {"object": "error", "message", "type"}
             return str(data["message"]), _str_or_none(data.get("type"))
         if "detail" in data:  # FastAPI-style servers (llama.cpp's Python server, routers)

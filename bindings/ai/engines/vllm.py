@@ -15,6 +15,10 @@ Both stream (`stream: true` with `stream_options: {"include_usage": true}`) and 
 `data:` frames up to `data: [DONE]`; token counts come from the final usage frame. The
 same protocol is spoken by SGLang, llama.cpp's server and routers in front of a fleet.
 
+Text embeddings (a pooling model, e.g. `vllm serve BAAI/bge-base-en-v1.5`) go over
+`/v1/embeddings` (`engines.openai_embeddings`); llama.cpp's servers started with
+`--embedding` answer it too.
+
 Start the seed model with: `vllm serve TheBloke/Llama-2-13B-chat-AWQ --quantization awq`.
 
 Parameter mapping (Cloudflare's schema ranges -> vLLM's `SamplingParams._verify_args`
@@ -54,8 +58,14 @@ from typing import Any
 
 import httpx
 
-from bindings.ai.engines import http_errors, openai_chat
-from bindings.ai.engines.base import TEXT_GENERATION, EngineLabel, GenerationRequest, Usage
+from bindings.ai.engines import http_errors, openai_chat, openai_embeddings
+from bindings.ai.engines.base import (
+    TEXT_GENERATION,
+    EngineLabel,
+    GenerationRequest,
+    TaskRequest,
+    Usage,
+)
 from bindings.ai.engines.http_backend import (
     DONE,
     HTTP_OPTIONS,
@@ -67,8 +77,9 @@ from bindings.ai.engines.http_backend import (
 from bindings.ai.engines.replicas import Replica
 from bindings.ai.errors import AiError, bad_input
 from bindings.ai.routing import Route
+from bindings.ai.tasks.text_embeddings import TEXT_EMBEDDINGS, EmbeddingRequest, Embeddings
 
-CAPABILITIES = frozenset({TEXT_GENERATION})
+CAPABILITIES = frozenset({TEXT_GENERATION, TEXT_EMBEDDINGS})
 OPTIONS = HTTP_OPTIONS
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -142,6 +153,23 @@ class VllmEngine(HttpEngine):
         except AiError as exc:
             return failing(exc)
         return self.replicas.stream(lambda replica: self._generate_on(replica, request, params))
+
+    async def infer(self, request: TaskRequest) -> Embeddings:
+        """Text embeddings over `/v1/embeddings` (`engines.openai_embeddings`)."""
+        if not isinstance(request, EmbeddingRequest):
+            raise AiError(5007, f"vllm engine: it serves text generation and embeddings, "
+                                f"not {request.capability}")
+        answers = self.replicas.stream(lambda replica: self._embed_on(replica, request))
+        async with aclosing(answers):
+            async for answer in answers:
+                return answer
+        raise AiError(3043, "vllm engine: no replica answered")  # pragma: no cover
+
+    async def _embed_on(self, replica: Replica, request: EmbeddingRequest
+                        ) -> AsyncIterator[Embeddings]:
+        model = await self.served_model(replica.url)
+        yield await openai_embeddings.embed(self._client, replica.url, model, request.texts,
+                                            backend="vllm", hint=self.hint(replica.url))
 
     async def _generate_on(
         self, replica: Replica, request: GenerationRequest, params: dict[str, Any]

@@ -22,7 +22,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bindings.ai.errors import AiError
-from bindings.ai.rest import openai_compat, openai_responses, pages, routes_models, routes_run
+from bindings.ai.rest import (
+    openai_compat,
+    openai_embeddings,
+    openai_responses,
+    pages,
+    routes_models,
+    routes_run,
+)
 from bindings.ai.rest.envelope import (
     DEFAULT_MAX_BODY_BYTES,
     METHOD_NOT_ALLOWED,
@@ -79,7 +86,7 @@ def create_app(
         ("/tasks/search", routes_models.search_tasks, "GET"),
         ("/authors/search", routes_models.search_authors, "GET"),
         ("/v1/chat/completions", openai_compat.chat_completions, "POST"),
-        ("/v1/embeddings", openai_compat.embeddings, "POST"),
+        ("/v1/embeddings", openai_embeddings.embeddings, "POST"),
         ("/v1/responses", openai_responses.create_response, "POST"),
     ]
     routes = [

@@ -177,22 +177,6 @@ async def chat_completions(request: Request) -> Response:
     return JSONResponse(body)
 
 
-async def embeddings(request: Request) -> Response:
-    """Cloudflare serves `/v1/embeddings` for its embedding models; edge's engines do not."""
-    state = request.app.state
-    body = await read_json_object(request, state.max_body_bytes)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _bad("'model' is required: a catalogue model name")
-    entry = state.service.catalogue.get(model)
-    raise ApiError.from_ai(
-        AiError(
-            5016,
-            f"{model} is a {entry.task_name!r} model; edge's engines do not compute embeddings",
-        )
-    )
-
-
 def _effective_max_tokens(service: Any, chat: ChatRequest) -> int | None:
     """`max_tokens` after the schema's default, to tell "length" from "stop" finishes."""
     value = chat.inputs.get("max_tokens")

@@ -560,3 +560,45 @@ async def test_through_the_service_the_server_renders_the_models_own_template(fa
                              "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024")
     fallback = fake.requests[-1]["prompt"]
     assert fallback == served.removeprefix("<|begin_of_text|>")  # the tokenizer adds BOS
+
+
+# --- text embeddings over /v1/embeddings ----------------------------------------------------
+
+
+async def test_embeddings_over_the_openai_endpoint_in_index_order():
+    from bindings.ai.tasks.text_embeddings import EmbeddingRequest
+
+
+    fake = FakeVllm(model="BAAI/bge-base-en-v1.5", embedding_dimensions=768)
+    with serve(fake.app()) as server:
+        engine = create(Route("*", "vllm", urls=(server.url + "/v1",)))
+        texts = ["the cat sat", "stocks fell sharply", "the cat sat down"]
+        answer = await engine.infer(EmbeddingRequest("@cf/baai/bge-base-en-v1.5",
+                                                     "text-embeddings", texts=texts))
+        await engine.close()
+    vectors = answer.vectors
+    assert len(vectors) == 3 and len(vectors[0]) == 768 and answer.tokens == 4 + 4 + 5
+    dot = [sum(a * b for a, b in zip(vectors[0], v, strict=True)) for v in vectors]
+    assert dot[2] > dot[1]  # read by index, though the server answered in reverse
+    assert fake.requests[-1] == {"model": "BAAI/bge-base-en-v1.5", "input": texts,
+                                 "encoding_format": "float"}
+
+
+async def test_embeddings_from_a_generative_model_or_too_long_are_cloudflare_errors():
+    from bindings.ai.tasks.text_embeddings import EmbeddingRequest
+
+
+    request = EmbeddingRequest("@cf/baai/bge-base-en-v1.5", "text-embeddings", texts=["hi"])
+    with serve(FakeVllm().app()) as server:
+        engine = create(Route("*", "vllm", urls=(server.url,)))
+        with pytest.raises(AiError, match="does not support Embeddings API") as caught:
+            await engine.infer(request)
+        assert caught.value.code == 3010
+        await engine.close()
+    with serve(FakeVllm(embedding_dimensions=8, max_model_len=4).app()) as server:
+        engine = create(Route("*", "vllm", urls=(server.url,)))
+        request.texts = ["one two three four five"]
+        with pytest.raises(AiError, match="maximum context length") as caught:
+            await engine.infer(request)
+        assert caught.value.code == 3030
+        await engine.close()

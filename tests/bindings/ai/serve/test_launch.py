@@ -168,3 +168,30 @@ def test_another_projects_server_for_the_same_model_is_left_alone(host, catalogu
         assert gpus == [0, 1]
     finally:
         stop_all()
+
+
+async def test_tei_serve_health_route_and_env_ai_run_embeddings(host, catalogue, tmp_path):
+    """`edge ai serve MODEL --engine tei` -> the fake TEI container -> the route it writes
+    -> the tei engine -> `env.AI.run` embeddings."""
+    from bindings.ai.service import AiService
+    from emulator.local_settings import load_local_settings
+
+    bge = "@cf/baai/bge-small-en-v1.5"
+    outcome, shown = serve(catalogue, tmp_path, models=(bge,), server="tei")
+    try:
+        assert outcome.routes[bge]["engine"] == "tei" and ": healthy" in shown
+        settings = load_local_settings(tmp_path, environ={})
+        service = AiService(catalogue, settings.ai.route_table())
+        try:
+            assert (await service.health())[f"{bge}={service.route_for(bge).engine}:"
+                                             f"{outcome.routes[bge]['urls'][0]},model="
+                                             "BAAI/bge-small-en-v1.5"][0].ok
+            result = await service.run(bge, {"text": ["the cat sat", "the cat sat down"]})
+            assert result["shape"] == [2, 768]  # the fake TEI's own vectors, not fitted
+            row = next(r for r in service.describe() if r.model == bge)
+            assert str(row.label).startswith("tei http://127.0.0.1:")
+            assert "stand-in" not in str(row.label)
+        finally:
+            await service.close()
+    finally:
+        stop_all()

@@ -86,7 +86,7 @@ async def test_an_engine_without_the_capability_is_a_5007_saying_how_to_route(mo
     assert info.value.code == 5007 and info.value.status == 400
     assert f"{TOY} is a Text Reversal model" in message
     assert "'*=vllm:http://127.0.0.1:9' (--ai-route)" in message
-    assert "serves text-generation, not text-reversal" in message
+    assert "serves text-embeddings, text-generation, not text-reversal" in message
     assert f"--ai-route '{TOY}=scripted'" in message
     # text generation still runs on the same route table
     assert engines_serving("text-generation")[:3] == ["llamacpp", "vllm", "tgi"]
