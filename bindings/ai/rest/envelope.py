@@ -102,3 +102,16 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
             AiError(3003, f"Bad request: the body must be a JSON object, not {kind}")
         )
     return data
+
+
+def bad_input(message: str) -> ApiError:
+    """A 5006 for a request body the OpenAI-shaped endpoints cannot map onto model inputs."""
+    return ApiError.from_ai(AiError(5006, f"Error: {message}"))
+
+
+def required_model(body: dict[str, Any], example: str) -> str:
+    """The body's `model`, or a 5006 naming a catalogue model of the endpoint's kind."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_input(f"'model' is required: a catalogue model name, e.g. {example}")
+    return model

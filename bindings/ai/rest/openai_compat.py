@@ -48,7 +48,7 @@ from starlette.responses import JSONResponse, Response
 from bindings.ai.chat_templates import flatten_content
 from bindings.ai.engines.base import ToolCall
 from bindings.ai.errors import AiError
-from bindings.ai.rest.envelope import ApiError, read_json_object
+from bindings.ai.rest.envelope import bad_input, read_json_object, required_model
 from bindings.ai.rest.sse import SSEResponse
 from bindings.ai.streaming import DONE, sse_frame
 from emulator.sdk.attrdict import unwrap
@@ -64,10 +64,6 @@ def openai_error(code: int | str, message: str, status: int) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def _bad(message: str) -> ApiError:
-    return ApiError.from_ai(AiError(5006, f"Error: {message}"))
-
-
 @dataclass
 class ChatRequest:
     model: str
@@ -81,14 +77,10 @@ class ChatRequest:
 
 def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
     """Map an OpenAI chat-completions body onto catalogue inputs (see the module table)."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _bad(
-            "'model' is required: a catalogue model name, e.g. @cf/meta/llama-2-7b-chat-fp16"
-        )
+    model = required_model(body, "@cf/meta/llama-2-7b-chat-fp16")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise _bad("'messages' is required: a non-empty array of {role, content} objects")
+        raise bad_input("'messages' is required: a non-empty array of {role, content} objects")
     inputs: dict[str, Any] = {"messages": [_message(m, i) for i, m in enumerate(messages)]}
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None:
@@ -104,13 +96,13 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
         del passed["tool_choice"]
     n = body.get("n")
     if n is not None and n != 1:
-        raise _bad("'n' must be 1: one choice per request")
+        raise bad_input("'n' must be 1: one choice per request")
     stream = body.get("stream") or False
     if not isinstance(stream, bool):
-        raise _bad("'stream' must be a boolean")
+        raise bad_input("'stream' must be a boolean")
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
-        raise _bad("'stream_options' must be an object")
+        raise bad_input("'stream_options' must be an object")
     return ChatRequest(
         model=model,
         inputs=inputs,
@@ -123,12 +115,12 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
 
 def _message(message: Any, index: int) -> dict[str, Any]:
     if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-        raise _bad(f"messages[{index}] must be an object with a string 'role'")
+        raise bad_input(f"messages[{index}] must be an object with a string 'role'")
     role = "system" if message["role"] == "developer" else message["role"]
     try:
         content = flatten_content(message.get("content"))
     except ValueError as exc:
-        raise _bad(f"messages[{index}].{exc}") from None
+        raise bad_input(f"messages[{index}].{exc}") from None
     out = {"role": role, "content": content}
     for key in ("tool_calls", "tool_call_id", "name"):
         if message.get(key) is not None:
@@ -143,7 +135,7 @@ def _stops(stop: Any) -> list[str]:
         return [stop]
     if isinstance(stop, list) and all(isinstance(s, str) for s in stop) and len(stop) <= 4:
         return stop
-    raise _bad("'stop' must be a string or an array of at most 4 strings")
+    raise bad_input("'stop' must be a string or an array of at most 4 strings")
 
 
 async def chat_completions(request: Request) -> Response:

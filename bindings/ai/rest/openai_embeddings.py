@@ -28,13 +28,8 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bindings.ai.errors import AiError
-from bindings.ai.rest.envelope import ApiError, read_json_object
+from bindings.ai.rest.envelope import bad_input, read_json_object, required_model
 from bindings.ai.tasks.text_embeddings import TextEmbeddings, truncate_dimension
-
-
-def _bad(message: str) -> ApiError:
-    return ApiError.from_ai(AiError(5006, f"Error: {message}"))
 
 
 def parse_input(value: Any) -> list[str] | str:
@@ -47,8 +42,8 @@ def parse_input(value: Any) -> list[str] | str:
         isinstance(item, int) or (isinstance(item, list) and all(isinstance(i, int) for i in item))
         for item in value
     ):
-        raise _bad("'input' as token ids is not supported: edge's models take text")
-    raise _bad("'input' is required: a string or an array of strings")
+        raise bad_input("'input' as token ids is not supported: edge's models take text")
+    raise bad_input("'input' is required: a string or an array of strings")
 
 
 def catalogue_inputs(entry: Any, texts: list[str] | str) -> dict[str, Any]:
@@ -61,27 +56,25 @@ def catalogue_inputs(entry: Any, texts: list[str] | str) -> dict[str, Any]:
 async def embeddings(request: Request) -> Response:
     state = request.app.state
     body = await read_json_object(request, state.max_body_bytes)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _bad("'model' is required: a catalogue model name, e.g. @cf/baai/bge-base-en-v1.5")
+    model = required_model(body, "@cf/baai/bge-base-en-v1.5")
     texts = parse_input(body.get("input"))
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
-        raise _bad(f"'encoding_format' must be 'float' or 'base64', not {encoding!r}")
+        raise bad_input(f"'encoding_format' must be 'float' or 'base64', not {encoding!r}")
     dimensions = body.get("dimensions")
     if dimensions is not None and (not isinstance(dimensions, int) or isinstance(
             dimensions, bool) or dimensions < 1):
-        raise _bad(f"'dimensions' must be a positive integer, not {dimensions!r}")
+        raise bad_input(f"'dimensions' must be a positive integer, not {dimensions!r}")
     entry = state.service.catalogue.get(model)
     if entry.task_name != TextEmbeddings.name:
-        raise _bad(f"{model} is a {entry.task_name} model; /v1/embeddings takes Text "
+        raise bad_input(f"{model} is a {entry.task_name} model; /v1/embeddings takes Text "
                    "Embeddings models, e.g. @cf/baai/bge-base-en-v1.5")
     result = await state.service.run(model, catalogue_inputs(entry, texts))
     vectors = np.asarray(result["response"] if "response" in result else result["data"],
                          dtype=np.float32)
     if dimensions is not None:
         if vectors.size and dimensions > vectors.shape[1]:
-            raise _bad(f"'dimensions' is {dimensions}, but {model} gives "
+            raise bad_input(f"'dimensions' is {dimensions}, but {model} gives "
                        f"{vectors.shape[1]}-dimensional vectors")
         vectors = truncate_dimension(vectors, dimensions)
     tokens = int(getattr(result, "tokens", 0) or 0)

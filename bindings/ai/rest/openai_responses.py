@@ -14,30 +14,24 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bindings.ai.errors import AiError
 from bindings.ai.responses import takes_responses
-from bindings.ai.rest.envelope import ApiError, read_json_object
+from bindings.ai.rest.envelope import bad_input, read_json_object, required_model
 from bindings.ai.rest.sse import SSEResponse
 from bindings.ai.streaming import AiStream
 from emulator.sdk.attrdict import unwrap
 
 
-def _bad(message: str) -> ApiError:
-    return ApiError.from_ai(AiError(5006, f"Error: {message}"))
-
-
 async def create_response(request: Request) -> Response:
     state = request.app.state
     body = await read_json_object(request, state.max_body_bytes)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _bad("'model' is required: a catalogue model name, e.g. @cf/openai/gpt-oss-120b")
+    model = required_model(body, "@cf/openai/gpt-oss-120b")
     service = state.service
     entry = service.catalogue.get(model)
     if not takes_responses(entry):
         served = [e.name for e in service.catalogue.entries() if takes_responses(e)]
-        raise _bad(f"{model} takes chat messages, not Responses input: use /v1/chat/completions"
-                   f" (the Responses API serves {', '.join(served) or 'no catalogue model'})")
+        raise bad_input(f"{model} takes chat messages, not Responses input: use "
+                        "/v1/chat/completions"
+                        f" (the Responses API serves {', '.join(served) or 'no catalogue model'})")
     inputs = {key: value for key, value in body.items() if key != "model"}
     result = await service.run(model, inputs)
     if isinstance(result, AiStream):
