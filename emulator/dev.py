@@ -32,6 +32,7 @@ from emulator import banner, dependencies, loader, serving
 from emulator.app import create_app
 from emulator.config import ConfigError, WorkerConfig, load_config
 from emulator.errors import EdgeError, explain
+from emulator.http_limits import PLANS, HttpLimits
 from emulator.local_settings import FILENAME as LOCAL_SETTINGS_FILE
 from emulator.reloader import Reloader
 
@@ -60,6 +61,8 @@ class DevOptions:
     install_deps: bool = False  # pip-install the worker's pyproject.toml dependencies
     interactive: bool | None = None  # None: when stdin and stdout are terminals
     log_level: str = "info"
+    #: the worker port's request body limit (Cloudflare's Free plan); None: no limit
+    max_body_bytes: int | None = PLANS["free"]
 
 
 class DevError(EdgeError):
@@ -225,7 +228,8 @@ class DevServer:
                 self.console, exc, method, url
             ),
         )
-        self._servers.append(await serving.serve(app, sock))
+        limits = HttpLimits(max_body_bytes=self.options.max_body_bytes)
+        self._servers.append(await serving.serve(app, sock, limits))
 
         self._ip, self._port = ip, sock.getsockname()[1]
         await self._start_side_apps(config)
@@ -294,7 +298,9 @@ class DevServer:
         except serving.ServeError as exc:
             log.warning("%s not started: %s (use --api-port or --no-api)", title, exc)
             return None
-        self._servers.append(await serving.serve(app, sock))
+        # the API answers its own body limit (413 / 3006) in its own format
+        limits = HttpLimits(max_body_bytes=None)
+        self._servers.append(await serving.serve(app, sock, limits))
         return serving.url_for(ip, sock.getsockname()[1])
 
     def stop(self) -> None:

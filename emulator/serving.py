@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
+import functools
 import ipaddress
 import logging
 import socket
@@ -20,6 +20,7 @@ import uvicorn
 
 from emulator.app import StreamAborted
 from emulator.errors import EdgeError
+from emulator.http_limits import BodyLimit, HttpLimits, LimitedHttpProtocol
 
 
 class ServeError(EdgeError):
@@ -85,8 +86,14 @@ def url_for(ip: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-async def serve(app: Any, sock: socket.socket) -> tuple[Server, asyncio.Task[None]]:
-    """Start serving `app` on `sock`; returns once uvicorn is accepting connections."""
+async def serve(
+    app: Any, sock: socket.socket, limits: HttpLimits | None = None
+) -> tuple[Server, asyncio.Task[None]]:
+    """Start serving `app` on `sock` under `limits` (default: Cloudflare's, Free plan);
+    returns once uvicorn is accepting connections."""
+    limits = limits or HttpLimits()
+    if limits.max_body_bytes is not None:
+        app = BodyLimit(app, limits.max_body_bytes)
     config = uvicorn.Config(
         app,
         lifespan="off",
@@ -95,7 +102,7 @@ async def serve(app: Any, sock: socket.socket) -> tuple[Server, asyncio.Task[Non
         server_header=False,
         ws="none",  # WebSocket upgrades are not emulated; skip importing a ws library
         interface="asgi3",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=functools.partial(LimitedHttpProtocol, limits=limits),
         timeout_graceful_shutdown=1,
     )
     server = Server(config)

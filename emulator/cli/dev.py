@@ -74,6 +74,16 @@ def _var_overrides(items: tuple[str, ...]) -> dict[str, str]:
     help="Require 'Authorization: Bearer TOKEN' on the REST API (also EDGE_API_TOKEN). "
     "Without one the API listens on loopback only, whatever --ip says.",
 )
+@click.option(
+    "--max-body-size",
+    envvar="EDGE_MAX_BODY_SIZE",
+    default="100MB",
+    show_default=True,
+    metavar="SIZE|PLAN",
+    help="Request body limit of the worker's port, answered 413 as Cloudflare does: "
+    "a size (200MB) or your zone's plan (free, pro: 100MB; business: 200MB; "
+    "enterprise: 500MB); 0 for none. Also EDGE_MAX_BODY_SIZE.",
+)
 @click.option("--no-reload", is_flag=True, help="Do not watch files for changes.")
 @click.option(
     "--install-deps",
@@ -100,12 +110,19 @@ def dev(
     api_port: int | None,
     no_api: bool,
     api_token: str | None,
+    max_body_size: str,
     no_reload: bool,
     install_deps: bool,
     log_level: str,
 ) -> None:
     """Serve the worker in PATH (default: the current folder) with hot reload."""
     from emulator.dev import DevOptions, run
+    from emulator.http_limits import parse_size
+
+    try:
+        max_body_bytes = parse_size(max_body_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--max-body-size") from exc
 
     options = DevOptions(
         path=path,
@@ -123,5 +140,6 @@ def dev(
         reload=not no_reload,
         install_deps=install_deps,
         log_level=log_level,
+        max_body_bytes=max_body_bytes,
     )
     raise SystemExit(run(options))

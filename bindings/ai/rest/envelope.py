@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from bindings.ai import strict_json
@@ -66,11 +66,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         raise ApiError.from_ai(too_large)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError.from_ai(too_large)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ApiError.from_ai(too_large)
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody reads the answer; 499 as nginx logs it
+        raise ApiError.from_ai(AiError(3008, status=499)) from None
     return b"".join(chunks)
 
 
