@@ -31,8 +31,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from emulator import errorpage
+from emulator import cputime, errorpage
 from emulator.context import ExecutionContext
+from emulator.cputime import CpuMeter, metered
 from emulator.disconnect import ClientWatch, has_body
 from emulator.scheduled import ScheduledController
 from emulator.sdk import Request, Response
@@ -46,8 +47,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 #: Wrangler's two paths for running the scheduled handler under `--test-scheduled`.
 SCHEDULED_PATHS = frozenset({"/__scheduled", "/cdn-cgi/handler/scheduled"})
 
-#: (method, path, status, duration in ms, note) -> None; note is "" or e.g. "client closed".
-RequestLogger = Callable[[str, str, int, float, str], None]
+#: (method, path, status, duration in ms, note, CPU ms) -> None; note is "" or e.g.
+#: "client closed"; CPU ms is the handler's own CPU time (`emulator.cputime`).
+RequestLogger = Callable[[str, str, int, float, str, float], None]
 #: (exception, method, url) -> None: shows an uncaught worker exception to the developer.
 ErrorReporter = Callable[[BaseException, str, str], None]
 #: (ctx, raise_errors) -> awaits an event's `wait_until` work; `raise_errors` is True when
@@ -73,8 +75,11 @@ class EdgeApp:
         report_error: ErrorReporter | None = None,
         raise_errors: bool = False,
         drain: Drainer | None = None,
+        cpu_limit_ms: float | None = None,
     ) -> None:
         self.get_worker = get_worker
+        #: `[limits] cpu_ms`: requests over it are warned about (`emulator.cputime`)
+        self.cpu_limit_ms = cpu_limit_ms
         self.test_scheduled = test_scheduled
         self.log_request = log_request
         self.report_error = report_error or _log_error
@@ -99,6 +104,7 @@ class EdgeApp:
         ctx = ExecutionContext()
         status, note = 500, ""
         failure: BaseException | None = None
+        meter = CpuMeter()
         # the client leaving cancels the worker (its `ctx.wait_until` work excepted)
         client.watch()
         try:
@@ -106,7 +112,7 @@ class EdgeApp:
             if self.test_scheduled and scope["path"] in SCHEDULED_PATHS:
                 response = await self._scheduled(worker, scope, ctx)
             else:
-                response = await worker.fetch(request, ctx)
+                response = await metered(worker.fetch(request, ctx), meter)
             status = response.status
         except asyncio.CancelledError:
             if not client.absorb():
@@ -125,9 +131,12 @@ class EdgeApp:
             note, failure = await self._send_response(response, client, send)
         finally:
             client.unwatch()
+            cpu_ms = meter.ms
             if self.log_request is not None:
                 elapsed = (time.perf_counter() - started) * 1000
-                self.log_request(method, scope["path"], status, elapsed, note)
+                self.log_request(method, scope["path"], status, elapsed, note, cpu_ms)
+            if self.cpu_limit_ms is not None and cpu_ms > self.cpu_limit_ms:
+                cputime.warn_over_limit(method, scope["path"], cpu_ms, self.cpu_limit_ms)
         # after the response went out, like waitUntil() on Cloudflare
         await self.drain(ctx, False)
         if failure is None:

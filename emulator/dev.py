@@ -31,10 +31,12 @@ from bindings.contract import BindingHost
 from emulator import banner, dependencies, loader, serving
 from emulator.app import create_app
 from emulator.config import ConfigError, WorkerConfig, load_config
+from emulator.cputime import cpu_limit_ms
 from emulator.errors import EdgeError, explain
 from emulator.http_limits import PLANS, HttpLimits
 from emulator.local_settings import FILENAME as LOCAL_SETTINGS_FILE
 from emulator.reloader import Reloader
+from emulator.watchdog import LoopWatchdog, blocked_threshold
 
 log = logging.getLogger("edge.dev")
 
@@ -106,6 +108,8 @@ class DevServer:
         self.side_apps: dict[str, str] = {}  # kind -> URL of its side app
         self.reloads = 0
         self._worker: Any = None
+        self._app: Any = None  # the worker port's EdgeApp
+        self._watchdog: LoopWatchdog | None = None
         self._servers: list[tuple[serving.Server, asyncio.Task[None]]] = []
         self._reloader: Reloader | None = None
         self._reloader_task: asyncio.Task[None] | None = None
@@ -141,6 +145,7 @@ class DevServer:
             # a broken edge.toml raises here, so the last good settings stay in force
             self.host.settings = self.host.settings.reloaded()
             self._check_dependencies(config)
+            limit = cpu_limit_ms(config.raw, config.env_name)
             worker = loader.load(config, self.host)
             await loader.startup(worker.bound, self._started_specs)
         except Exception as exc:
@@ -149,6 +154,8 @@ class DevServer:
             )
             return False
         old, self.config, self._worker = self._worker, config, worker
+        if self._app is not None:
+            self._app.cpu_limit_ms = limit
         self.reloads += 1
         await loader.retire(old.bound)
         await self._start_side_apps(config)
@@ -198,6 +205,7 @@ class DevServer:
         serving.quiet_aborted_streams()
         try:
             config = self._load_config()
+            limit = cpu_limit_ms(config.raw, config.env_name)
             self.host = self._host(config)
         except Exception as exc:  # bad config, edge.toml or --ai-route: nothing to serve yet
             raise DevError.wrapping(exc) from exc
@@ -220,8 +228,9 @@ class DevServer:
             raise DevError.wrapping(exc) from exc
         self.url = serving.url_for(ip, sock.getsockname()[1])
         quiet = self.options.log_level not in ("debug", "info", "log")
-        app = create_app(
+        app = self._app = create_app(
             self.current_worker,
+            cpu_limit_ms=limit,
             test_scheduled=self.options.test_scheduled,
             log_request=None if quiet else banner.RequestLog(self.console),
             report_error=lambda exc, method, url: banner.print_exception(
@@ -230,6 +239,8 @@ class DevServer:
         )
         limits = HttpLimits(max_body_bytes=self.options.max_body_bytes)
         self._servers.append(await serving.serve(app, sock, limits))
+        self._watchdog = LoopWatchdog(blocked_threshold())
+        self._watchdog.start()
 
         self._ip, self._port = ip, sock.getsockname()[1]
         await self._start_side_apps(config)
@@ -311,6 +322,9 @@ class DevServer:
 
     async def aclose(self) -> None:
         """Stop watching and serving, then close shared services (engines, pools)."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
         if self._keys is not None:
             self._keys.stop()
             self._keys = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -371,8 +372,50 @@ async def test_every_request_goes_to_the_current_worker_and_is_logged():
     holder["worker"] = worker_saying("v2")
     second = await Client(app).request("POST", path="/y")
     assert (first["body"], second["body"]) == (b"v1", b"v2")
-    assert [(m, p, s) for m, p, s, _, _ in lines] == [("GET", "/x", 202), ("POST", "/y", 202)]
-    assert all(ms >= 0 for _, _, _, ms, _ in lines)
+    assert [(m, p, s) for m, p, s, *_ in lines] == [("GET", "/x", 202), ("POST", "/y", 202)]
+    assert all(ms >= 0 and 0 <= cpu <= ms for _, _, _, ms, _, cpu in lines)
+
+
+def burn(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+async def test_the_log_line_has_the_handlers_own_cpu_time_not_its_waits_or_others():
+    """CPU time is counted over the handler's steps: not its awaits, nor the CPU another
+    request burns on the same loop meanwhile (what a thread_time() delta would count)."""
+
+    async def fetch(request, ctx):
+        if request.url.endswith("/busy"):
+            burn(0.06)
+            return Response("busy")
+        burn(0.02)
+        await asyncio.sleep(0.03)  # the other request burns its CPU meanwhile
+        return Response("waits")
+
+    lines = []
+    app = make_app(StubWorker(fetch), log_request=lambda *a: lines.append(a))
+    waiting = asyncio.ensure_future(Client(app).request(path="/waits"))
+    await asyncio.sleep(0.005)
+    await Client(app).request(path="/busy")
+    await waiting
+    cpu = {line[1]: line[5] for line in lines}
+    assert 55 <= cpu["/busy"] < 90
+    assert 18 <= cpu["/waits"] < 45  # not 20 + 60
+
+
+async def test_a_request_over_limits_cpu_ms_is_warned_about(caplog):
+    async def fetch(request, ctx):
+        burn(0.03)
+        return Response("ok")
+
+    app = make_app(StubWorker(fetch), cpu_limit_ms=10)
+    out = await Client(app).request(path="/slow")
+    assert out["status"] == 200  # answered: a warning, not Cloudflare's 1102
+    warning = next(r for r in caplog.records if r.name == "edge.cpu").getMessage()
+    assert "GET /slow used" in warning and "[limits] cpu_ms = 10" in warning
+    assert "1102" in warning and "Worker exceeded CPU time limit" in warning
 
 
 async def test_no_content_status_has_no_length_and_cookies_stay_separate():

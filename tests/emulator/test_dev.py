@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import socket
 from pathlib import Path
 
@@ -337,3 +338,35 @@ async def test_install_deps_installs_then_checks_again(dev, tmp_path, monkeypatc
     s = await dev(install_deps=True)
     assert installed == ["edge-fake-dep"]
     assert "worker dependencies not met" not in s.output()
+
+
+BUSY_WORKER = """
+import time
+from workers import Response, WorkerEntrypoint
+
+def crunch(seconds):
+    end = time.thread_time() + seconds  # CPU seconds, however loaded the machine is
+    while time.thread_time() < end:
+        pass
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        crunch(0.25)
+        return Response("done")
+"""
+
+
+async def test_a_worker_blocking_the_loop_is_shown_where_and_its_cpu_time_logged(
+    dev, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EDGE_BLOCKED_MS", "100")
+    make_worker(tmp_path, config=CONFIG + "\n[limits]\ncpu_ms = 50\n")
+    (tmp_path / "src" / "entry.py").write_text(BUSY_WORKER)
+    s = await dev()
+    assert (await s.get("/")).text == "done"
+    out = s.output()
+    assert "has been blocked" in out and "crunch" in out and "entry.py" in out
+    assert "turns again" in out
+    cpu = float(re.search(r"GET / 200 OK \([\d.]+ms, cpu ([\d.]+)ms\)", out).group(1))
+    assert 240 <= cpu < 400
+    assert "over [limits] cpu_ms = 50" in out
