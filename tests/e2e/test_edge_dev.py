@@ -62,7 +62,7 @@ def test_hello_routes_json_and_request_log(edge_dev):
     r = dev.get("/redirect", follow_redirects=False)
     assert r.status_code == 302 and r.headers["location"].endswith("/")
     assert "Hello" in dev.output()  # the banner lists vars
-    dev.wait_for(r"GET /missing 404 Not Found \(\d+\.\dms\)")
+    dev.wait_for(r"GET /missing 404 Not Found \(\d+\.\dms, cpu \d+\.\dms\)")
     dev.wait_for(r"POST /echo 200 OK")
 
 
