@@ -93,6 +93,8 @@ class GenerationRequest:
     #: reasoning models' effort ("low", "medium", "high"; the Responses API's
     #: `reasoning.effort`): chat endpoints get `reasoning_effort`, text prompts nothing.
     reasoning_effort: str | None = None
+    #: a chat-completion model's stream ends with a usage-only chunk (`stream_options`).
+    include_usage: bool = True
 
 
 @dataclass(frozen=True)

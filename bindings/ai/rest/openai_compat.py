@@ -35,22 +35,17 @@ whole `arguments`), as vLLM streams a call whose arguments are complete.
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bindings.ai.chat_completion import chunk_frames, completion_body, new_head
 from bindings.ai.chat_templates import flatten_content
-from bindings.ai.engines.base import ToolCall
 from bindings.ai.errors import AiError
 from bindings.ai.rest.envelope import bad_input, read_json_object, required_model
 from bindings.ai.rest.sse import SSEResponse
-from bindings.ai.streaming import DONE, sse_frame
 from emulator.sdk.attrdict import unwrap
 
 _SAMPLING = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
@@ -143,30 +138,18 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_chat_request(await read_json_object(request, state.max_body_bytes))
     service = state.service
     max_tokens = _effective_max_tokens(service, chat)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
-    head = {"id": completion_id, "created": created, "model": chat.model}
+    head = new_head(chat.model)
     unchecked = {**({"stop": chat.stops} if chat.stops else {}), **chat.passed} or None
     if chat.stream:
         inputs = {**chat.inputs, "stream": True}
         stream = await service.run(chat.model, inputs, unchecked=unchecked)
-        frames = _chunk_frames(stream, chat, head, max_tokens)
+        frames = chunk_frames(stream.chunks(), head, include_usage=chat.include_usage,
+                              max_tokens=max_tokens)
         return SSEResponse(frames, on_close=stream.aclose)
     result = await service.run(chat.model, chat.inputs, unchecked=unchecked)
-    usage = dict(result.get("usage") or {}) or None
-    message: dict[str, Any] = {"role": "assistant", "content": _text(result.get("response"))}
-    finish = _finish(usage, max_tokens)
-    if result.get("tool_calls"):
-        message["content"] = None
-        message["tool_calls"] = [_tool_call(c) for c in result["tool_calls"]]
-        finish = "tool_calls"
-    body = {
-        **head,
-        "object": "chat.completion",
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-        "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-    }
-    return JSONResponse(body)
+    if result.get("object") == "chat.completion":  # the model answers in this shape itself
+        return JSONResponse(unwrap(result))
+    return JSONResponse(completion_body(head, result, max_tokens))
 
 
 def _effective_max_tokens(service: Any, chat: ChatRequest) -> int | None:
@@ -175,67 +158,3 @@ def _effective_max_tokens(service: Any, chat: ChatRequest) -> int | None:
     if value is None:
         value = service.catalogue.get(chat.model).input_default("max_tokens")
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _finish(usage: dict[str, Any] | None, max_tokens: int | None) -> str:
-    if usage and max_tokens and usage.get("completion_tokens", 0) >= max_tokens:
-        return "length"
-    return "stop"
-
-
-def _text(response: Any) -> str:
-    """`content` is text: a JSON-mode reply (parsed by the binding) is written back."""
-    if response is None:
-        return ""
-    return response if isinstance(response, str) else json.dumps(unwrap(response))
-
-
-def _tool_call(call: Any, index: int | None = None) -> dict[str, Any]:
-    """A call (`{"name", "arguments"}` or a `ToolCall`) in OpenAI's shape."""
-    name = call.name if isinstance(call, ToolCall) else call.get("name", "")
-    arguments = call.arguments if isinstance(call, ToolCall) else call.get("arguments", {})
-    if not isinstance(arguments, str):
-        arguments = json.dumps(unwrap(arguments))
-    ident = getattr(call, "id", None) or f"call_{uuid.uuid4().hex[:24]}"
-    out: dict[str, Any] = {} if index is None else {"index": index}
-    out.update(id=ident, type="function", function={"name": name, "arguments": arguments})
-    return out
-
-
-async def _chunk_frames(
-    stream: Any, chat: ChatRequest, head: dict[str, Any], max_tokens: int | None
-) -> AsyncIterator[bytes]:
-    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        body: dict[str, Any] = {**head, "object": "chat.completion.chunk", "choices": [choice]}
-        if chat.include_usage:
-            body["usage"] = None
-        return sse_frame(body)
-
-    yield chunk({"role": "assistant", "content": ""}, None)
-    usage: dict[str, int] | None = None
-    calls = 0
-    try:
-        async for item in stream.chunks():
-            if isinstance(item, str):
-                yield chunk({"content": item}, None)
-            elif isinstance(item, ToolCall):
-                yield chunk({"tool_calls": [_tool_call(item, calls)]}, None)
-                calls += 1
-            else:
-                usage = item.as_dict()
-        yield chunk({}, "tool_calls" if calls else _finish(usage, max_tokens))
-    except AiError as err:
-        error = {"message": str(err), "type": "server_error", "param": None, "code": err.code}
-        yield sse_frame({"error": error})
-    else:
-        if chat.include_usage:
-            empty = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-            last = {
-                **head,
-                "object": "chat.completion.chunk",
-                "choices": [],
-                "usage": usage or empty,
-            }
-            yield sse_frame(last)
-    yield DONE

@@ -22,6 +22,8 @@ template's own end-of-turn markers (`PromptFormat.stop`), if it declares any.
 
 Responses-API models (gpt-oss: `input`, `instructions`) are built and shaped by
 `bindings.ai.responses`: their input becomes messages, their answer a Response object.
+Models whose published output is an OpenAI chat completion (Kimi, GLM, Qwen3...) answer
+with one (`bindings.ai.chat_completion`), streamed as `chat.completion.chunk` frames.
 `tools`/`functions` (and `tool_choice`, where a schema declares it or the OpenAI
 endpoint passes it) are offered and read back by `bindings.ai.tools`; `response_format`
 and `guided_json` constrain the reply to JSON (`bindings.ai.structured`).
@@ -29,12 +31,14 @@ and `guided_json` constrain the reply to JSON (`bindings.ai.structured`).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from bindings.ai import responses, structured, tools
+from bindings.ai import chat_completion, responses, structured, tools
+from bindings.ai.chat_completion import new_head
 from bindings.ai.engines.base import (
     TEXT_GENERATION,
     Engine,
@@ -45,9 +49,9 @@ from bindings.ai.engines.base import (
 from bindings.ai.errors import AiError, bad_input, internal
 from bindings.ai.routing import Route
 from bindings.ai.streaming import AiStream, collect
-from bindings.ai.tasks import snippets
+from bindings.ai.tasks import snippets, text_generation_inputs
 from bindings.ai.tasks.base import CliFlag, CliInputError, Playground, Snippet, Task
-from emulator.sdk.attrdict import AttrDict, wrap
+from emulator.sdk.attrdict import AttrDict, unwrap, wrap
 
 log = logging.getLogger("edge.ai")
 
@@ -112,6 +116,8 @@ def build_request(
 
     `prompt_format` may be None only when the inputs are `raw` with a `prompt`.
     """
+    text_generation_inputs.check(inputs)  # what no local engine honours: 5006
+    choice = inputs.get("tool_choice", _legacy_choice(inputs.get("function_call")))
     raw = bool(inputs.get("raw", False))
     messages: list[dict[str, Any]] | None
     if "messages" in inputs:
@@ -125,7 +131,7 @@ def build_request(
     else:
         raise bad_input("Error: required properties at '/' are 'prompt' or 'messages'")
     offered = tools.choose(
-        tools.normalize(inputs.get("tools"), inputs.get("functions")), inputs.get("tool_choice")
+        tools.normalize(inputs.get("tools"), inputs.get("functions")), choice
     )
     shown = messages
     if messages is not None and not raw:
@@ -133,7 +139,7 @@ def build_request(
             if offered:
                 prompt_format = prompt_format.with_tools(offered)  # type: ignore[union-attr]
         elif offered or any(m.get("tool_calls") for m in messages):
-            shown = tools.prompt_messages(messages, offered, inputs.get("tool_choice"))
+            shown = tools.prompt_messages(messages, offered, choice)
     if messages is None:
         prompt = inputs["prompt"]
     elif prompt_format is None:
@@ -146,7 +152,7 @@ def build_request(
         except ValueError as exc:
             raise bad_input(f"Error: {exc}") from None
     sampling = {key: inputs[key] for key in SAMPLING_KEYS if inputs.get(key) is not None}
-    max_tokens = inputs.get("max_tokens")
+    max_tokens = inputs.get("max_tokens", inputs.get("max_completion_tokens"))
     return GenerationRequest(
         model=model,
         prompt=prompt,
@@ -154,14 +160,23 @@ def build_request(
         raw=raw,
         chat=messages is not None and getattr(prompt_format, "name", None) == "served",
         stream=bool(inputs.get("stream", False)),
+        include_usage=bool((inputs.get("stream_options") or {}).get("include_usage", True)),
         max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else int(max_tokens),
         # The template's end-of-turn markers stop text-completion backends at the turn's end.
         stop=_stop_list(inputs.get("stop")) + list(getattr(prompt_format, "stop", ()) or ()),
         tools=offered or None,
-        tool_choice=inputs.get("tool_choice") if offered else None,
+        tool_choice=choice if offered else None,
+        reasoning_effort=inputs.get("reasoning_effort"),
         response_format=structured.response_format(inputs),
         **sampling,
     )
+
+
+def _legacy_choice(function_call: Any) -> Any:
+    """OpenAI's legacy `function_call` ("none", "auto", `{"name"}`) as a `tool_choice`."""
+    if isinstance(function_call, Mapping) and function_call.get("name"):
+        return {"type": "function", "function": {"name": function_call["name"]}}
+    return function_call
 
 
 def _stop_list(stop: Any) -> list[str]:
@@ -231,6 +246,11 @@ class TextGeneration(Task):
         return {}
 
     def build(self, entry: Any, inputs: dict[str, Any], prepared: Any) -> Any:
+        takes_in = text_generation_inputs.declared(entry.input_schema)
+        if entry.has_schema and not takes_in & {"messages", "prompt", "input"}:
+            takes = ", ".join(sorted(takes_in))
+            raise AiError(5007, f"{entry.name} takes neither a prompt nor messages (its "
+                          f"inputs: {takes}), and edge has no local engine for it")
         if responses.takes_responses(entry) and "input" in inputs:
             generation = build_request(entry.name, responses.chat_inputs(inputs), prepared)
             effort = (inputs.get("reasoning") or {}).get("effort")
@@ -245,7 +265,14 @@ class TextGeneration(Task):
         source = engine.generate(request)
         if request.tools:
             source = tools.split_calls(source, request.tools)
+        completion = chat_completion.returns_chat_completion(entry)
         if request.stream:
+            if completion:
+                stream = chat_completion.ChatCompletionStream(source, model=request.model,
+                                                              engine=engine.name)
+                stream.head, stream.max_tokens = new_head(request.model), request.max_tokens
+                stream.include_usage = request.include_usage
+                return await stream.start()
             stream = AiStream(source, model=request.model, engine=engine.name)
             return await stream.start()
         started = time.perf_counter()
@@ -259,6 +286,10 @@ class TextGeneration(Task):
             usage.completion_tokens,
             time.perf_counter() - started,
         )
+        if completion:  # the model's published output is OpenAI's chat completion
+            result = _result(text, usage, calls or None)
+            return wrap(chat_completion.completion_body(new_head(request.model), result,
+                                                        request.max_tokens))
         reply: Any = structured.parsed(text) if request.response_format else text
         return _result(reply, usage, calls if request.tools else None)
 
@@ -371,8 +402,24 @@ class TextGeneration(Task):
 
     def cli_output(self, result: Any) -> tuple[str, str | None]:
         usage = result.usage
+        if result.get("object") == "response":  # a Responses model
+            texts = [part.text for item in result.output if item.type == "message"
+                     for part in item.content if part.type == "output_text"]
+            calls = [f"{item.name}({item.arguments})" for item in result.output
+                     if item.type == "function_call"]
+            tokens = f"[{usage.input_tokens} input + {usage.output_tokens} output tokens]"
+            return "\n".join(texts + calls), tokens
         tokens = f"[{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens]"
-        return result.response, tokens
+        if result.get("object") == "chat.completion":
+            message = result.choices[0].message
+            calls = [f"{c.function.name}({c.function.arguments})"
+                     for c in message.get("tool_calls") or ()]
+            return "\n".join([message.content or "", *calls]).strip(), tokens
+        if result.get("tool_calls"):
+            calls = [f"{c.name}({json.dumps(unwrap(c.arguments))})" for c in result.tool_calls]
+            return "\n".join(calls), tokens
+        text = result.response
+        return (text if isinstance(text, str) else json.dumps(unwrap(text))), tokens
 
 
 def _own_form(entry: Any) -> bool:
