@@ -6,10 +6,10 @@ does: every prompt of a round in one `llama_decode` (one `seq_id` each), then on
 per step with the next token of every sequence still going, greedy, until each ends (an
 end-of-generation token or `max_tokens`); then the next round. No queue, no streaming,
 no per-request sampler settings, no prompt chunking: what is left is llama.cpp's own
-throughput with that many sequences on this machine. Threads are llama-cpp-python's
-defaults (half the cores for one token, all for a batch), flash attention llama.cpp's
-default; extra buffer types are off on CPUs with AMX, where ggml's AMX kernels crash
-(ggml-org/llama.cpp#20824).
+throughput with that many sequences on this machine. Threads are the engine's
+(`--threads`, else llama-cpp-python's defaults: half the cores for one token, all for a
+batch), flash attention llama.cpp's default; extra buffer types are off on CPUs with AMX,
+where ggml's AMX kernels crash (ggml-org/llama.cpp#20824).
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ def _amx() -> bool:
 class Ceiling:
     """One model, a fresh context per `clients` count; `run` gives per-round figures."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
         import llama_cpp as lib
+
+        self.threads = threads  # None: llama-cpp-python's defaults, as the engine's
 
         self.lib = lib
         # Quiet through llama-cpp-python's own log callback (what Llama(verbose=False)
@@ -64,7 +66,8 @@ class Ceiling:
         params.n_seq_max = clients
         params.n_batch = max(512, clients * longest)
         cpus = os.cpu_count() or 1
-        params.n_threads, params.n_threads_batch = max(cpus // 2, 1), cpus
+        params.n_threads = self.threads or max(cpus // 2, 1)
+        params.n_threads_batch = self.threads or cpus
         params.flash_attn_type = self.flash_attn
         ctx = lib.llama_init_from_model(self.model, params)
         batch = lib.llama_batch_init(params.n_batch, 0, 1)

@@ -130,7 +130,7 @@ async def concurrency_curve(path: Path, args) -> None:
     n_ctx = 512  # per sequence: these prompts (~40 tokens) plus their replies
     engine = LlamaCppEngine(None if args.gguf is None else path, n_ctx=n_ctx,
                             n_threads=args.threads, parallel=parallel)
-    ceiling = Ceiling(path)
+    ceiling = Ceiling(path, args.threads)
     rounds, tokens = args.curve_rounds, args.curve_tokens
     await engine_stream(engine, prompt_for(engine, 99), 4)  # load
     results: dict[int, dict[str, list]] = {c: {"e": [], "c": [], "et": [], "ct": [], "rpm": []}
@@ -172,8 +172,8 @@ async def concurrency_curve(path: Path, args) -> None:
     await engine.close()
     ceiling.close()
     print(f"\nconcurrency curve: {rounds} requests per client, max_tokens {tokens}, greedy, "
-          f"median of {args.curve_repeats} runs; engine parallel={parallel}, n_ctx={n_ctx}; "
-          f"ceiling = batched low-level loop")
+          f"median of {args.curve_repeats} runs; engine parallel={parallel}, n_ctx={n_ctx}, "
+          f"threads {args.threads or 'default'}; ceiling = batched low-level loop")
     print(f"{'clients':>7} {'engine tok/s':>12} {'x1 client':>9} {'req/min':>8} "
           f"{'TTFT p50':>9} {'p99 ms':>7} {'ceiling tok/s':>13} {'TTFT p50':>9} {'p99 ms':>7} "
           f"{'vs ceiling':>10}")
