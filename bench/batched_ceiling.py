@@ -62,7 +62,8 @@ class Ceiling:
         clients = len(prompts[0])
         params = lib.llama_context_default_params()
         longest = max(len(self.tokens(p)) for batch in prompts for p in batch)
-        params.n_ctx = clients * (longest + max_tokens + 16)
+        # llama.cpp pads n_ctx to 256 and splits it per sequence: whole 256s each
+        params.n_ctx = clients * -(-(longest + max_tokens + 16) // 256) * 256
         params.n_seq_max = clients
         params.n_batch = max(512, clients * longest)
         cpus = os.cpu_count() or 1
