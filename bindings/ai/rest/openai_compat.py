@@ -43,7 +43,6 @@ from starlette.responses import JSONResponse, Response
 
 from bindings.ai.chat_completion import chunk_frames, completion_body, new_head
 from bindings.ai.chat_templates import flatten_content
-from bindings.ai.errors import AiError
 from bindings.ai.rest.envelope import bad_input, read_json_object, required_model
 from bindings.ai.rest.sse import SSEResponse
 from emulator.sdk.attrdict import unwrap
